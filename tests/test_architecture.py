@@ -1,0 +1,56 @@
+"""Dependency rules of ARCHITECTURE.md, checked statically and by importing."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FORBIDDEN_IN_WSSS = ("ray", "mlflow", "optuna")
+
+
+def _imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_wsss_sources_import_no_ray_mlflow_optuna() -> None:
+    offenders = {
+        str(p.relative_to(REPO)): sorted(_imported_roots(p) & set(FORBIDDEN_IN_WSSS))
+        for p in (REPO / "wsss").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_importing_every_wsss_module_loads_none_of_them() -> None:
+    modules = [
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for p in (REPO / "wsss").rglob("*.py")
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN_IN_WSSS!r}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_analysis_never_imports_torch() -> None:
+    offenders = [str(p) for p in (REPO / "analysis").rglob("*.py") if "torch" in _imported_roots(p)]
+    assert offenders == []
+
+
+def test_the_rule_checker_catches_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os\nfrom ray import tune\nimport mlflow.tracking\n")
+    assert _imported_roots(bad) & set(FORBIDDEN_IN_WSSS) == {"ray", "mlflow"}

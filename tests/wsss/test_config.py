@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from wsss import config
+from wsss.config import ConfigError, PipelineConfig
+
+
+@dataclass(frozen=True)
+class _Inner:
+    delta: float = 0.55
+    layers: tuple[str, ...] = ("layer5", "layer6")
+    rate: float | None = None
+    mode: Literal["a", "b"] = "a"
+    scales: tuple[int, float] = (448, 0.5)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.delta <= 1.0:
+            raise ConfigError(f"delta: must be in (0, 1], got {self.delta}")
+
+
+@dataclass(frozen=True)
+class _Outer:
+    seed: int = 0
+    flag: bool = False
+    inner: _Inner = field(default_factory=_Inner)
+
+
+def test_flatten_unflatten_round_trip() -> None:
+    flat = config.flatten(PipelineConfig())
+    assert flat["data/root"] == "data/synth-quick"
+    assert flat["eval/protocol"] == "nanmean"
+    assert config.build(PipelineConfig, config.unflatten(flat)) == PipelineConfig()
+
+
+def test_cli_strings_are_coerced_to_field_types() -> None:
+    cfg = config.resolve(
+        {"inner/delta": "0.4", "inner/layers": "[layer1, layer2]", "inner/rate": "0.3",
+         "seed": "7", "flag": "true", "inner/mode": "b", "inner/scales": "[224, 1]"}, cls=_Outer)
+    assert cfg == _Outer(seed=7, flag=True, inner=_Inner(
+        delta=0.4, layers=("layer1", "layer2"), rate=0.3, mode="b", scales=(224, 1.0)))
+    assert config.resolve({"inner/rate": "none"}, cls=_Outer).inner.rate is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"inner/detla": "0.4"}, "inner/detla"),  # unknown key
+        ({"inner/delta": "abc"}, "inner/delta"),  # wrong type
+        ({"seed": "1.5"}, "seed"),
+        ({"flag": "maybe"}, "flag"),
+        ({"inner/mode": "c"}, "inner/mode"),  # not one of the Literal's values
+        ({"inner/delta": "1.5"}, "inner/delta"),  # out of range (__post_init__)
+        ({"inner": "x"}, "inner"),  # a value where a section belongs
+        ({"inner/scales": "[1, 2, 3]"}, "inner/scales"),  # wrong length
+        ({"inner/scales": "[x, 2]"}, r"inner/scales\[0\]"),
+    ],
+)
+def test_bad_keys_and_values_name_the_key(overrides: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        config.resolve(overrides, cls=_Outer)
+
+
+def test_unknown_key_error_lists_the_allowed_keys() -> None:
+    with pytest.raises(ConfigError) as err:
+        config.resolve({"data/rooot": "/x"})
+    assert "data/rooot" in str(err.value) and "data/root" in str(err.value)
+
+
+def test_yaml_nested_and_flat_keys_then_cli_wins(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 3\ndata:\n  root: /voc\neval/protocol: mean\n")
+    cfg = config.resolve({"seed": "5"}, yaml_path=path)
+    assert (cfg.seed, cfg.data.root, cfg.eval.protocol) == (5, "/voc", "mean")
+
+
+def test_unknown_key_in_yaml_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  labls: npy\n")
+    with pytest.raises(ConfigError, match="data/labls"):
+        config.resolve(yaml_path=path)
+
+
+def test_preset_overlay_applies_before_user_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(config.PRESETS, "paper", {"eval/pred_ignore": "ignore", "seed": 9})
+    cfg = config.resolve({"preset": "paper", "seed": "1"})
+    assert (cfg.preset, cfg.eval.pred_ignore, cfg.seed) == ("paper", "ignore", 1)
+    with pytest.raises(ConfigError, match="preset"):
+        config.resolve({"preset": "fast"})
+
+
+def test_replace_and_parse_overrides() -> None:
+    cfg = config.replace(PipelineConfig(), **{"data/workers": 4})
+    assert cfg.data.workers == 4
+    assert config.parse_overrides(["a/b=1", "c = x=y"]) == {"a/b": "1", "c": "x=y"}
+    with pytest.raises(ConfigError, match="key=value"):
+        config.parse_overrides(["novalue"])
+    with pytest.raises(ConfigError, match="data/nope"):
+        config.replace(PipelineConfig(), **{"data/nope": 1})
+
+
+def test_dump_yaml_round_trips(tmp_path: Path) -> None:
+    cfg = config.resolve({"seed": "4", "data/root": "/v"})
+    path = tmp_path / "resolved.yaml"
+    path.write_text(config.dump_yaml(cfg))
+    assert config.resolve(yaml_path=path) == cfg

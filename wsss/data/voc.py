@@ -1,0 +1,322 @@
+"""PASCAL VOC 2012 (+ SegmentationClassAug + saliency maps), read from its real layout.
+
+::
+
+    ROOT/JPEGImages/<name>.jpg
+    ROOT/SegmentationClass/<name>.png      palettised, 0..20 + 255 on boundaries (VOC train/val)
+    ROOT/SegmentationClassAug/<name>.png   index PNG, SBD + VOC (train_aug + val)
+    ROOT/saliency_map/<name>.png           grayscale 0-255 (PoolNet, as DRS ships it)
+    ROOT/ImageSets/Segmentation/<split>.txt
+    ROOT/cls_labels.npy                    psa/SSENet {name: float32[20]} (optional)
+    ROOT/wsss_dataset.json                 class names of a non-VOC set (synthetic; optional)
+
+A split list may be in any of three line formats, detected per line (SPEC §4):
+``name`` (VOC), ``name 0 14`` (DRS ``*_cls.txt``, 0-based foreground ids) or
+``/JPEGImages/name.jpg /SegmentationClassAug/name.png`` (psa ``voc12/*.txt``).
+Image-level labels come from the DRS list, from ``cls_labels.npy`` or from the masks
+(``DataConfig.labels``); a record's ``labels`` are 0-based foreground ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from wsss.data.layout import IGNORE, META_FILE, VOC_CLASSES
+from wsss.data.transforms import Sample, to_tensor
+
+LabelSource = Literal["list", "npy", "masks"]
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the offending file."""
+
+
+@dataclass(frozen=True)
+class Record:
+    name: str
+    labels: tuple[int, ...]  # 0-based foreground class ids (aeroplane = 0 on VOC)
+
+
+@dataclass(frozen=True)
+class VocLayout:
+    """Where each part of a VOC-layout dataset lives, and its class names."""
+
+    root: Path
+    classes: tuple[str, ...] = VOC_CLASSES  # index 0 is background
+    list_dir: Path | None = None
+    cls_labels: Path | None = None
+    saliency_dir: str = "saliency_map"
+
+    @classmethod
+    def open(cls, root: str | Path, *, list_dir: str = "", cls_labels: str = "",
+             saliency_dir: str = "saliency_map") -> VocLayout:
+        root = Path(root).expanduser().resolve()
+        if not root.is_dir():
+            raise DataError(f"{root}: dataset folder not found")
+        classes = VOC_CLASSES
+        meta = root / META_FILE
+        if meta.exists():
+            try:
+                classes = tuple(json.loads(meta.read_text())["classes"])
+            except (ValueError, KeyError) as err:
+                raise DataError(f"{meta}: unreadable dataset metadata ({err})") from None
+        return cls(root, classes, Path(list_dir) if list_dir else None,
+                   Path(cls_labels) if cls_labels else None, saliency_dir)
+
+    @property
+    def num_classes(self) -> int:
+        """Foreground classes (20 on VOC); the classifier's output width."""
+        return len(self.classes) - 1
+
+    def image_path(self, name: str) -> Path:
+        return self.root / "JPEGImages" / f"{name}.jpg"
+
+    def mask_path(self, name: str, gt_dir: str = "SegmentationClassAug") -> Path:
+        return self.root / gt_dir / f"{name}.png"
+
+    def saliency_path(self, name: str) -> Path:
+        return self.root / self.saliency_dir / f"{name}.png"
+
+    def list_path(self, split: str) -> Path:
+        """A list name (``train_aug``), a DRS list name (``train_aug_cls``) or a path."""
+        if split.endswith(".txt") or "/" in split:
+            return Path(split)
+        base = self.list_dir or self.root / "ImageSets" / "Segmentation"
+        for candidate in (base / f"{split}_cls.txt", base / f"{split}.txt"):
+            if candidate.exists():
+                return candidate
+        raise DataError(f"{base / (split + '.txt')}: split list not found "
+                        f"(also looked for {split}_cls.txt)")
+
+    def splits(self) -> list[str]:
+        base = self.list_dir or self.root / "ImageSets" / "Segmentation"
+        if not base.is_dir():
+            return []
+        stems = {p.stem.removesuffix("_cls") for p in base.glob("*.txt")}  # X and X_cls: one split
+        return sorted(stems)
+
+    def npy_path(self) -> Path:
+        return self.cls_labels or self.root / "cls_labels.npy"
+
+
+def read_split_list(path: Path) -> list[tuple[str, tuple[int, ...] | None]]:
+    """Names and, for DRS lines, their 0-based label ids (None where the line has none)."""
+    if not path.exists():
+        raise DataError(f"{path}: split list not found")
+    out = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if "/" in tokens[0] or tokens[0].endswith((".jpg", ".png")):  # psa: paths
+            out.append((Path(tokens[0]).stem, None))
+            continue
+        try:
+            ids = tuple(int(t) for t in tokens[1:])
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: expected 'name id id ...', got {line!r}") from None
+        out.append((tokens[0], ids if len(tokens) > 1 or line.endswith(" ") else None))
+    return out
+
+
+def load_cls_labels(path: Path) -> dict[str, np.ndarray]:
+    """psa's pickled ``{name: float32[C]}`` (the only pickle we read; it is data we ship)."""
+    if not path.exists():
+        raise DataError(f"{path}: cls_labels.npy not found")
+    try:
+        return dict(np.load(path, allow_pickle=True).item())
+    except Exception as err:  # a truncated or foreign file
+        raise DataError(f"{path}: not a psa cls_labels.npy ({err})") from None
+
+
+def load_records(layout: VocLayout, split: str, labels: LabelSource = "list",
+                 gt_dir: str = "SegmentationClassAug") -> list[Record]:
+    """The split's records with image-level labels from the chosen source."""
+    path = layout.list_path(split)
+    entries = read_split_list(path)
+    c = layout.num_classes
+    npy = load_cls_labels(layout.npy_path()) if labels == "npy" else None
+    records = []
+    for name, ids in entries:
+        if labels == "list":
+            if ids is None:
+                raise DataError(f"{path}: line for {name} has no labels (not a DRS *_cls list)")
+        elif labels == "npy":
+            if name not in npy:
+                raise DataError(f"{layout.npy_path()}: no labels for {name}")
+            vec = np.asarray(npy[name]).reshape(-1)
+            if vec.size != c:
+                raise DataError(f"{layout.npy_path()}: {name} has {vec.size} labels, expected {c}")
+            ids = tuple(int(i) for i in np.flatnonzero(vec > 0.5))
+        else:
+            mask = load_mask(layout.mask_path(name, gt_dir), c)
+            ids = tuple(int(k) - 1 for k in np.unique(mask) if 0 < k <= c)
+        bad = [i for i in ids if not 0 <= i < c]
+        if bad:
+            raise DataError(f"{path}: {name} has class id {bad[0]} outside 0..{c - 1}")
+        records.append(Record(name, tuple(sorted(set(ids)))))
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# readers: each error names the file
+
+
+def load_image(path: Path) -> np.ndarray:
+    """H x W x 3 uint8 RGB."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: image not found") from None
+    except OSError as err:
+        raise DataError(f"{path}: corrupt image ({err})") from None
+
+
+def load_mask(path: Path, num_classes: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """H x W uint8 class ids; checks ids (0..C, 255) and, if given, size (H, W)."""
+    try:
+        with Image.open(path) as img:
+            if img.mode not in ("P", "L"):
+                raise DataError(f"{path}: mask must be an index PNG (mode P or L), not {img.mode}")
+            mask = np.asarray(img, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"{path}: mask not found") from None
+    except OSError as err:
+        raise DataError(f"{path}: corrupt mask ({err})") from None
+    if size is not None and mask.shape != tuple(size):
+        raise DataError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, "
+                        f"image is {size[1]}x{size[0]}")
+    bad = (mask > num_classes) & (mask != IGNORE)
+    if bad.any():
+        raise DataError(f"{path}: class id {int(mask[bad][0])} outside 0..{num_classes} and 255")
+    return mask
+
+
+def load_saliency(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """H x W uint8 saliency 0-255."""
+    try:
+        with Image.open(path) as img:
+            sal = np.asarray(img.convert("L"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: saliency map not found") from None
+    except OSError as err:
+        raise DataError(f"{path}: corrupt saliency map ({err})") from None
+    if size is not None and sal.shape != tuple(size):
+        raise DataError(f"{path}: saliency is {sal.shape[1]}x{sal.shape[0]}, "
+                        f"image is {size[1]}x{size[0]}")
+    return sal
+
+
+def label_vector(labels: Sequence[int], num_classes: int) -> torch.Tensor:
+    vec = torch.zeros(num_classes, dtype=torch.float32)
+    vec[list(labels)] = 1.0
+    return vec
+
+
+def dataset_fingerprint(layout: VocLayout) -> str:
+    """Cheap content key for the stage cache: lists, labels, metadata and file sizes."""
+    h = hashlib.sha256()
+    for path in sorted([*layout.root.glob("ImageSets/Segmentation/*.txt"),
+                        *layout.root.glob("*.npy"), *layout.root.glob("*.json")]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    for folder in ("JPEGImages", "SegmentationClass", "SegmentationClassAug", layout.saliency_dir):
+        for path in sorted((layout.root / folder).glob("*")):
+            h.update(f"{folder}/{path.name}:{path.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# datasets
+
+Transform = Callable[[Sample, np.random.Generator], Sample]
+
+
+class _VocDataset(Dataset):
+    """Shared plumbing: records, a joint transform and a per-(seed, epoch, index) RNG."""
+
+    def __init__(self, layout: VocLayout, records: Sequence[Record],
+                 transform: Transform | None = None, *, seed: int = 0,
+                 gt_dir: str = "SegmentationClassAug") -> None:
+        self.layout, self.records, self.transform = layout, list(records), transform
+        self.seed, self.epoch, self.gt_dir = seed, 0, gt_dir
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentations depend on (seed, epoch, index): call once per epoch."""
+        self.epoch = epoch
+
+    def _apply(self, sample: Sample, index: int) -> Sample:
+        if self.transform is None:
+            return sample
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return self.transform(sample, rng)
+
+
+class ClassificationDataset(_VocDataset):
+    """(image 3 x H x W normalised, label float[C])."""
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rec = self.records[index]
+        sample = self._apply({"image": load_image(self.layout.image_path(rec.name))}, index)
+        return to_tensor(sample["image"]), label_vector(rec.labels, self.layout.num_classes)
+
+
+class SegmentationDataset(_VocDataset):
+    """(image 3 x H x W normalised, mask H x W int64 with 255 = ignore).
+
+    ``mask_dir`` may point outside the dataset (a pseudo-label stage's output folder).
+    """
+
+    def __init__(self, *args: Any, mask_dir: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mask_dir = mask_dir
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rec = self.records[index]
+        image = load_image(self.layout.image_path(rec.name))
+        path = (self.mask_dir / f"{rec.name}.png" if self.mask_dir
+                else self.layout.mask_path(rec.name, self.gt_dir))
+        mask = load_mask(path, self.layout.num_classes, image.shape[:2])
+        sample = self._apply({"image": image, "mask": mask}, index)
+        return to_tensor(sample["image"]), torch.from_numpy(sample["mask"].astype(np.int64))
+
+
+class InferenceDataset(_VocDataset):
+    """Dict with name, image, label, saliency (0-255), optional mask and the original size."""
+
+    def __init__(self, *args: Any, with_saliency: bool = True, with_mask: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.with_saliency, self.with_mask = with_saliency, with_mask
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rec = self.records[index]
+        image = load_image(self.layout.image_path(rec.name))
+        size = image.shape[:2]
+        sample: Sample = {"image": image}
+        if self.with_saliency:
+            sample["saliency"] = load_saliency(self.layout.saliency_path(rec.name), size)
+        if self.with_mask:
+            sample["mask"] = load_mask(self.layout.mask_path(rec.name, self.gt_dir),
+                                       self.layout.num_classes, size)
+        sample = self._apply(sample, index)
+        out = {"name": rec.name, "image": to_tensor(sample["image"]), "size": size,
+               "label": label_vector(rec.labels, self.layout.num_classes)}
+        for key in ("saliency", "mask"):
+            if key in sample:
+                out[key] = torch.tensor(sample[key])  # a copy: PIL arrays are read-only
+        return out
