@@ -5,6 +5,10 @@ Subcommands import what they need when they run, so `wsss data ...` never pays f
     wsss data synth OUT [--preset tiny|quick|full] [--seed S] [--workers N] [--force]
     wsss data check ROOT [--split SPLIT ...] [--workers N]
     wsss config show [--config FILE] [key=value ...]
+    wsss run [--config FILE] [--cache DIR] [--until STAGE] [key=value ...]
+    wsss viz overlay STAGE_DIR [--n 6] [--split SPLIT] [--out PNG]
+    wsss study run [SPACE] [--grid drs1] [--samples N] [--objective pseudo/miou] [--profile quick]
+    wsss study resume NAME | wsss study ls | wsss study show NAME
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _data_synth(args: argparse.Namespace) -> int:
@@ -49,6 +54,44 @@ def _config_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from wsss import config
+    from wsss.cache import StageCache
+    from wsss.pipeline import run_pipeline
+
+    cfg = config.resolve(config.parse_overrides(args.overrides), yaml_path=args.config)
+
+    def on_stage(entry) -> None:
+        how = "cached" if entry.hit else f"computed in {entry.seconds:.1f} s"
+        shown = {k: round(v, 4) for k, v in entry.metrics.items() if "/iou_" not in k}
+        print(f"[{entry.stage}] {how} -> {entry.path}\n    {shown}", flush=True)
+
+    def report(stage: str, metrics) -> None:
+        if args.verbose:
+            print(f"  {stage}: {dict((k, round(v, 4)) for k, v in metrics.items())}", flush=True)
+
+    run_pipeline(cfg, StageCache(args.cache), until=args.until, report=report, on_stage=on_stage)
+    return 0
+
+
+def _viz_overlay(args: argparse.Namespace) -> int:
+    from wsss import config
+    from wsss.stages.common import open_layout, records
+    from wsss.viz import write_overlay
+
+    stage_dir = Path(args.stage_dir)
+    if not (stage_dir / "config.yaml").exists():
+        print(f"error: {stage_dir}: not a stage output (no config.yaml)", file=sys.stderr)
+        return 2
+    cfg = config.resolve(yaml_path=stage_dir / "config.yaml")
+    layout = open_layout(cfg)
+    names = [r.name for r in records(cfg, layout, args.split or cfg.data.eval_split)[: args.n]]
+    out = write_overlay(stage_dir, layout, names, Path(args.out or stage_dir / "overlay.png"),
+                        gt_dir=cfg.eval.gt_dir, scale=args.scale)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsss", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,16 +121,45 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--config", help="YAML file (nested sections or 'stage/field' keys)")
     show.add_argument("overrides", nargs="*", help="key=value, e.g. data/root=/data/VOC2012")
     show.set_defaults(func=_config_show)
+
+    run = sub.add_parser("run", help="run the pipeline through the stage cache")
+    run.add_argument("--config", help="YAML file (nested sections or 'stage/field' keys)")
+    run.add_argument("--cache", default=".wsss/cache", help="stage cache root")
+    run.add_argument("--until", help="stop after this stage (e.g. cams)")
+    run.add_argument("-v", "--verbose", action="store_true", help="print per-epoch metrics")
+    run.add_argument("overrides", nargs="*", help="key=value, e.g. classifier/drs_delta=0.55")
+    run.set_defaults(func=_run)
+
+    viz = sub.add_parser("viz", help="pictures of stage outputs").add_subparsers(
+        dest="viz_command", required=True)
+    overlay = viz.add_parser("overlay", help="image | ground truth | maps | labels grid")
+    overlay.add_argument("stage_dir", help="a stage output folder (holds config.yaml)")
+    overlay.add_argument("--n", type=int, default=6, help="images (rows)")
+    overlay.add_argument("--split", help="split to draw from (default: data/eval_split)")
+    overlay.add_argument("--scale", type=int, default=1, help="nearest-neighbour zoom")
+    overlay.add_argument("--out", help="PNG path (default: STAGE_DIR/overlay.png)")
+    overlay.set_defaults(func=_viz_overlay)
+
+    from study.commands import add_parser as add_study
+
+    add_study(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may follow options (argparse stops positionals at the first option)
+    stray = [a for a in extra if a.startswith("-") or "=" not in a]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     from wsss.config import ConfigError
 
     try:
         return args.func(args)
-    except (ConfigError, FileExistsError) as err:
+    except (ConfigError, FileExistsError, FileNotFoundError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -3,33 +3,39 @@
 A field ``data.root`` is the flat key ``data/root`` everywhere: YAML files, CLI overrides
 (``data/root=/datasets/VOC2012``), Optuna parameter names, MLflow params and table columns.
 
-Resolution order (later wins): dataclass defaults -> the preset's overlay -> YAML -> CLI.
-Each paper-vs-authors'-code difference (SPEC.md) is an entry of a named preset, ``paper`` or
-``reference``; stage issues add their fields and their preset entries here.
+Resolution order (later wins): defaults -> preset -> segmenter recipe -> profile -> YAML -> CLI.
+
+* Defaults are the authors' reference code at VOC scale.
+* A **preset** (``reference``, ``paper``) holds every paper-vs-code difference of SPEC.md.
+* A **segmenter recipe** (by ``segment/arch``) holds DeepLab-LargeFOV's or DeepLab-v2's solver.
+* A **profile** (``voc``, ``quick``, ``tiny``, ``full``) fits sizes, widths and budgets to a
+  dataset: the synthetic benchmark cannot use 320-px crops or 15 VGG16 epochs.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-SEP = "/"
-
-
-class ConfigError(ValueError):
-    """An unknown key, a wrong type or an out-of-range value; the message names the key."""
+from wsss.keys import (  # noqa: F401  (the vocabulary is part of this module's surface)
+    SEP,
+    ConfigError,
+    build,
+    check,
+    dump_yaml,
+    flatten,
+    load_yaml,
+    parse_overrides,
+    replace,
+    unflatten,
+)
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    root: str = "data/synth-quick"  # VOC2012-layout folder (JPEGImages, SegmentationClass...)
+    root: str = "data/VOC2012"  # VOC2012-layout folder (JPEGImages, SegmentationClass...)
     train_split: str = "train_aug"  # list the classifier trains on (10,582 images on VOC)
     eval_split: str = "train"  # list pseudo labels are scored on (VOC train, 1,464 images)
     val_split: str = "val"  # list the final segmentation is scored on
@@ -40,7 +46,7 @@ class DataConfig:
     workers: int = 2  # data-loading / checking processes
 
     def __post_init__(self) -> None:
-        _check(self.workers >= 0, "workers", "must be >= 0")
+        check(self.workers >= 0, "workers", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -50,199 +56,212 @@ class EvalConfig:
     gt_dir: str = "SegmentationClassAug"  # DRS scores on Aug; SSENet on SegmentationClass
 
 
+LAYERS = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")  # DRS Table 2 groups
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    source: Literal["torchvision", "file", "synthetic"] = "torchvision"  # backbone start point
+    weights_file: str = ""  # torchvision-format vgg16 state dict (vgg16-397923af.pth) if "file"
+    epochs: int = 8  # synthetic: plain classification pre-training (SYNTHETIC_NOTES: 8)
+    lr: float = 3e-3  # synthetic: Adam with a one-cycle schedule
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        check(self.source != "file" or bool(self.weights_file), "weights_file",
+              "required when source=file")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    arch: Literal["vgg16_d1", "narrow", "narrow_os8"] = "vgg16_d1"  # narrow: synthetic 64 px
+    drs: Literal["none", "constant", "learnable"] = "learnable"  # the suppression controller
+    drs_delta: float = 0.55  # constant controller's delta in (0, 1]
+    drs_layers: tuple[str, ...] = LAYERS  # groups whose ReLUs become DRS (Table 2)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = 1e-3  # base LR (run.sh); groups x1 / x2 / x10 / x20
+    momentum: float = 0.9
+    nesterov: bool = True  # train_cls.py:56; not in the paper
+    weight_decay: float = 5e-4  # on every group, biases included (train_cls.py)
+    epochs: int = 15
+    decay_epochs: tuple[int, ...] = (5, 10)  # x0.1 at the start of these 1-based epochs
+    batch_size: int = 10  # the global batch: run.sh's 5 per GPU x 2 GPUs
+    resize: int = 384  # square resize before cropping (aspect ratio ignored, as DRS)
+    crop: int = 320  # random crop (paper: 321)
+    jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.3, 0.1)  # brightness..hue
+    select: Literal["last", "oracle"] = "last"  # oracle: best epoch by GT mIoU (needs oracle)
+
+    def __post_init__(self) -> None:
+        check(0.0 < self.drs_delta <= 1.0, "drs_delta", f"must be in (0, 1], got {self.drs_delta}")
+        unknown = [g for g in self.drs_layers if g not in LAYERS]
+        check(not unknown, "drs_layers", f"unknown {unknown}; allowed {list(LAYERS)}")
+        check(self.epochs > 0 and self.batch_size > 0, "epochs", "epochs and batch_size > 0")
+
+
+@dataclass(frozen=True)
+class CamConfig:
+    input_size: int = 320  # images are squashed to this square first (DRS); 0 keeps the size
+    scales: tuple[float, ...] = (0.8, 1.0, 1.2)  # x input_size: DRS's {256, 320, 384}
+    fusion: Literal["max", "sum"] = "max"  # max of normalised maps (DRS), sum then norm (SSE)
+    flip: bool = False  # add horizontally flipped passes
+    align_corners: bool = True  # DRS cam_normalize upsamples with True
+    store: Literal["uint8", "float16"] = "uint8"  # uint8 = floor(x * 255), as DRS saves
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    enabled: bool = False  # DRS†: regress the maps with a second network (Table 3)
+    epochs: int = 30  # run.sh: 30 (paper: 15)
+    decay_epochs: tuple[int, ...] = (10, 20)  # run.sh (paper: 5, 10)
+    lr: float = 1e-4  # Adam, no weight decay, no LR groups
+    batch_size: int = 10
+    jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.3, 0.1)
+
+
+@dataclass(frozen=True)
+class PseudoLabelConfig:
+    alpha: float = 0.2  # object cue: maps below alpha are dropped
+    beta: float = 0.2  # background where saliency/255 < beta (code: > 50/255 is salient)
+    conflict_count: int = 2  # > this many of the C+1 channels above conflict_conf -> 255; 0 off
+    conflict_conf: float = 0.9
+    workers: int = 2  # processes writing labels
+
+    def __post_init__(self) -> None:
+        check(0.0 <= self.beta <= 1.0, "beta", f"saliency threshold in [0, 1], got {self.beta}")
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    enabled: bool = True  # train DeepLab on the labels and score it (the "final mIoU")
+    arch: Literal["largefov", "aspp", "largefov_narrow", "aspp_narrow"] = "largefov"
+    labels: Literal["pseudo", "gt"] = "pseudo"  # gt: the dataset's masks (an upper bound)
+    init: Literal["pretrain", "torchvision", "file", "scratch"] = "pretrain"  # trunk weights
+    weights_file: str = ""  # init=file: a state dict for the whole network (e.g. COCO init)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4  # weights only; biases get none
+    schedule: Literal["step", "poly"] = "step"
+    steps: tuple[int, ...] = (4000, 5000)  # step: x0.1 at these iterations
+    poly_power: float = 0.9
+    lr_every: int = 1  # DeepLab-v2 updates the poly LR every 10 iterations
+    iterations: int = 6000
+    batch_size: int = 30
+    crop: int = 321
+    scale_range: tuple[float, float] = (1.0, 1.0)  # random rescale (ASPP: 0.5-1.5)
+    aspp_rates: tuple[int, ...] = (6, 12, 18, 24)
+    msc: bool = False  # multi-scale inputs 1, 0.75, 0.5 with max fusion (ASPP)
+    self_training: bool = False  # DRS fork's extra CE on its own masked argmax (opt-in)
+    checkpoint_every: int = 500  # iterations between resumable checkpoints
+
+    def __post_init__(self) -> None:
+        check(self.iterations > 0 and self.batch_size > 0, "iterations", "must be > 0")
+        check(self.scale_range[0] <= self.scale_range[1], "scale_range", "low > high")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    crf: bool = True  # also score predictions after dense CRF (seg/miou_crf)
+    crf_recipe: Literal["largefov", "aspp"] = "largefov"  # kernels (wsss/ops/crf.py)
+    flip: bool = False  # average with the flipped prediction
+    align_corners: bool = True  # LargeFOV test upsampling (DeepLab-v2: False)
+    workers: int = 2  # CRF processes
+    overlays: int = 6  # prediction overlays saved
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     method: Literal["drs", "ssenet"] = "drs"  # which paper's pipeline
     preset: Literal["reference", "paper"] = "reference"  # authors' code, or the paper's text
+    profile: Literal["voc", "quick", "tiny", "full"] = "voc"  # dataset scale (overlay below)
     seed: int = 0  # seeds every stage (torch, numpy, python, data order, augmentations)
     oracle: bool = False  # allow model selection on pixel ground truth (recorded as such)
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
     data: DataConfig = field(default_factory=DataConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    cams: CamConfig = field(default_factory=CamConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
+    pseudo: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self) -> None:
+        check(self.classifier.select != "oracle" or self.oracle, "classifier/select",
+              "oracle selection peeks at pixel ground truth: set oracle=true to allow it")
 
-# Flat-key overlays per preset; stage issues add the SPEC.md differences here.
+
+# Paper-vs-code differences (SPEC.md §3). Defaults are the reference code's values.
 PRESETS: dict[str, dict[str, Any]] = {
     "reference": {},
-    "paper": {},
+    "paper": {
+        "classifier/nesterov": False,  # not mentioned in the paper
+        "classifier/batch_size": 5,  # the paper's batch (code: 5 x nGPU = 10)
+        "classifier/crop": 321,
+        "refine/epochs": 15,
+        "refine/decay_epochs": (5, 10),
+        "refine/batch_size": 5,
+        "pseudo/beta": 0.06,  # the paper's saliency threshold (code: 50/255)
+        "pseudo/conflict_count": 0,  # the conflict rule is in the code only
+    },
 }
 
+# The segmentation network's own recipe (SPEC §1.7), chosen by segment/arch.
+_LARGEFOV = {"segment/lr": 1e-3, "segment/schedule": "step", "segment/steps": (4000, 5000),
+             "segment/iterations": 6000, "segment/batch_size": 30, "segment/lr_every": 1,
+             "segment/scale_range": (1.0, 1.0), "segment/msc": False,
+             "evaluate/crf_recipe": "largefov", "evaluate/align_corners": True}
+_ASPP = {"segment/lr": 2.5e-4, "segment/schedule": "poly", "segment/iterations": 20000,
+         "segment/batch_size": 10, "segment/lr_every": 10, "segment/scale_range": (0.5, 1.5),
+         "segment/msc": True, "evaluate/crf_recipe": "aspp", "evaluate/align_corners": False}
+SEGMENTERS: dict[str, dict[str, Any]] = {
+    "largefov": _LARGEFOV, "largefov_narrow": _LARGEFOV, "aspp": _ASPP, "aspp_narrow": _ASPP}
 
-def _check(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: {message}")
-
-
-# ---------------------------------------------------------------------------------------------
-# flat <-> nested
-
-
-def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
-    """Frozen dataclass (or nested dict) -> ``{"stage/field": value}``."""
-    items = (
-        ((f.name, getattr(cfg, f.name)) for f in dataclasses.fields(cfg))
-        if dataclasses.is_dataclass(cfg)
-        else cfg.items()
-    )
-    out: dict[str, Any] = {}
-    for name, value in items:
-        key = f"{prefix}{name}"
-        if dataclasses.is_dataclass(value) or isinstance(value, Mapping):
-            out.update(flatten(value, key + SEP))
-        else:
-            out[key] = value
-    return out
-
-
-def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"a/b": 1}`` -> ``{"a": {"b": 1}}``; nested dict values are merged in as they are."""
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        *parents, leaf = key.split(SEP)
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{key}: '{part}' is a value, not a section")
-        if isinstance(value, Mapping):
-            node.setdefault(leaf, {}).update(unflatten(value))
-        else:
-            node[leaf] = value
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# typed construction
-
-
-def build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
-    """Nested dict -> frozen dataclass ``cls``, coercing types; errors name the flat key."""
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in values:
-        if key not in names:
-            raise ConfigError(
-                f"unknown config key '{prefix}{key}'; allowed under "
-                f"'{prefix or '<top>'}': {', '.join(prefix + n for n in names)}"
-            )
-    kwargs = {}
-    for name in names:
-        if name not in values:
-            continue
-        kind, value, key = hints[name], values[name], prefix + name
-        if dataclasses.is_dataclass(kind):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{key}: expected a section of keys, got {value!r}")
-            kwargs[name] = build(kind, value, key + SEP)
-        else:
-            kwargs[name] = coerce(value, kind, key)
-    try:
-        return cls(**kwargs)
-    except ConfigError as err:  # __post_init__ names the field; add the section prefix
-        raise ConfigError(f"{prefix}{err}") from None
-
-
-def coerce(value: Any, kind: Any, key: str) -> Any:
-    """Convert ``value`` (possibly a CLI string) to the annotated type ``kind``."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin is Literal:
-        for allowed in args:
-            if value == allowed or (isinstance(value, str) and str(allowed) == value):
-                return allowed
-        raise ConfigError(f"{key}: {value!r} is not one of {list(args)}")
-    if origin in (typing.Union, types.UnionType):
-        if type(None) in args and (value is None or str(value).lower() in _NONE):
-            return None
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return coerce(value, arg, key)
-            except ConfigError:
-                pass
-        raise ConfigError(f"{key}: {value!r} fits none of {kind}")
-    if origin is tuple:
-        return _coerce_tuple(value, args, key)
-    if kind in _SCALARS:
-        return _SCALARS[kind](value, key)
-    raise ConfigError(f"{key}: unsupported field type {kind}")
-
-
-_NONE = ("none", "null", "~")
-_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
-
-
-def _coerce_tuple(value: Any, args: tuple, key: str) -> tuple:
-    if isinstance(value, str):
-        value = yaml.safe_load(value)  # "[layer1, layer2]" from the command line
-    if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{key}: expected a list, got {value!r}")
-    if len(args) == 2 and args[1] is Ellipsis:
-        args = (args[0],) * len(value)
-    elif len(args) != len(value):
-        raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
-    pairs = enumerate(zip(args, value, strict=True))
-    return tuple(coerce(v, a, f"{key}[{i}]") for i, (a, v) in pairs)
-
-
-def _to_bool(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
-        return value.lower() in _TRUE
-    raise ConfigError(f"{key}: expected true/false, got {value!r}")
-
-
-def _to_int(value: Any, key: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    try:
-        return int(value) if isinstance(value, str) else _fail(value, key, "an integer")
-    except ValueError:
-        return _fail(value, key, "an integer")
-
-
-def _to_float(value: Any, key: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return float(value) if isinstance(value, str) else _fail(value, key, "a number")
-    except ValueError:
-        return _fail(value, key, "a number")
-
-
-def _to_str(value: Any, key: str) -> str:
-    return str(value) if isinstance(value, (str, Path)) else _fail(value, key, "a string")
-
-
-def _fail(value: Any, key: str, expected: str) -> Any:
-    raise ConfigError(f"{key}: expected {expected}, got {value!r}")
-
-
-_SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
-
-
-# ---------------------------------------------------------------------------------------------
-# loading
-
-
-def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
-    """``["data/root=/x", "seed=3"]`` -> ``{"data/root": "/x", "seed": "3"}`` (still strings)."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override '{pair}' is not of the form key=value")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML config as flat keys; both nested sections and ``a/b:`` keys are accepted."""
-    text = Path(path).read_text()
-    data = yaml.safe_load(text) or {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: a config file must be a mapping of keys")
-    return flatten(unflatten(data))
+# Dataset scale: sizes, architecture width and budgets. Applied after the preset, so these
+# fields mean "what fits this dataset", whichever preset is chosen.
+_SYNTHETIC = {
+    "pretrain/source": "synthetic",
+    "classifier/arch": "narrow",
+    "classifier/optimizer": "adam",
+    "classifier/lr": 1e-3,
+    "classifier/epochs": 3,
+    "classifier/decay_epochs": (3,),
+    "classifier/batch_size": 64,
+    "classifier/resize": 64,
+    "classifier/crop": 64,
+    "classifier/jitter": (0.0, 0.0, 0.0, 0.0),  # hue is the synthetic class cue
+    "cams/input_size": 64,
+    "cams/batch_size": 128,
+    "refine/epochs": 6,
+    "refine/decay_epochs": (4,),
+    "refine/lr": 1e-3,
+    "refine/batch_size": 64,
+    "refine/jitter": (0.0, 0.0, 0.0, 0.0),
+    "segment/arch": "largefov_narrow",
+    "segment/optimizer": "adam",  # SYNTHETIC_NOTES part 2: Adam 2e-3, poly, batch 64, 6 epochs
+    "segment/lr": 2e-3,
+    "segment/schedule": "poly",
+    "segment/lr_every": 1,
+    "segment/iterations": 282,  # 6 epochs of 3,000 images
+    "segment/batch_size": 64,
+    "segment/crop": 64,
+    "segment/aspp_rates": (1, 2, 3, 4),
+    "segment/msc": False,
+    "segment/checkpoint_every": 50,
+}
+PROFILES: dict[str, dict[str, Any]] = {
+    "voc": {},
+    "quick": {**_SYNTHETIC, "data/root": "data/synth-quick"},
+    "tiny": {**_SYNTHETIC, "data/root": "data/synth-tiny", "pretrain/epochs": 1,
+             "classifier/epochs": 1, "refine/epochs": 1, "classifier/batch_size": 16,
+             "cams/scales": (1.0,), "segment/iterations": 6, "segment/batch_size": 8,
+             "segment/checkpoint_every": 2},
+    "full": {**_SYNTHETIC, "data/root": "data/synth-full", "classifier/arch": "narrow_os8",
+             "classifier/resize": 128, "classifier/crop": 128, "cams/input_size": 128,
+             "segment/crop": 128, "segment/iterations": 1000},
+}
 
 
 def resolve(
@@ -257,11 +276,15 @@ def resolve(
         user.update(load_yaml(yaml_path))
     user.update(flatten(unflatten(dict(overrides or {}))))
     values = flatten(cls())
-    preset = user.get("preset", values.get("preset"))
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"preset: {preset!r} is not one of {sorted(PRESETS)}")
-        values.update(PRESETS[preset])
+    for name, table in (("preset", PRESETS), ("segment/arch", SEGMENTERS),
+                        ("profile", PROFILES)):
+        if name not in values:  # another config class without this choice
+            continue
+        # the profile may itself choose the arch: read choices as overlaid so far
+        choice = user.get(name, values[name])
+        if choice not in table:
+            raise ConfigError(f"{name}: {choice!r} is not one of {sorted(table)}")
+        values.update(table[choice])
     unknown = sorted(set(user) - set(values))
     if unknown:
         key = unknown[0]
@@ -272,16 +295,3 @@ def resolve(
     return build(cls, unflatten(values))
 
 
-def replace(cfg: Any, **flat: Any) -> Any:
-    """``replace(cfg, **{"data/root": "/x"})``: a copy with flat-key fields changed and checked."""
-    values = flatten(cfg)
-    for key in flat:
-        if key not in values:
-            raise ConfigError(f"unknown config key '{key}'")
-    values.update(flat)
-    return build(type(cfg), unflatten(values))
-
-
-def dump_yaml(cfg: Any) -> str:
-    """The resolved config as nested YAML (written next to every stage output)."""
-    return yaml.safe_dump(unflatten(flatten(cfg)), sort_keys=False)

@@ -32,7 +32,8 @@ class _Outer:
 
 def test_flatten_unflatten_round_trip() -> None:
     flat = config.flatten(PipelineConfig())
-    assert flat["data/root"] == "data/synth-quick"
+    assert flat["data/root"] == "data/VOC2012"
+    assert flat["classifier/drs_layers"] == tuple(f"layer{i}" for i in range(1, 7))
     assert flat["eval/protocol"] == "nanmean"
     assert config.build(PipelineConfig, config.unflatten(flat)) == PipelineConfig()
 
@@ -108,3 +109,24 @@ def test_dump_yaml_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "resolved.yaml"
     path.write_text(config.dump_yaml(cfg))
     assert config.resolve(yaml_path=path) == cfg
+
+
+def test_presets_and_profiles_layer_in_order() -> None:
+    ref = config.resolve({})
+    paper = config.resolve({"preset": "paper"})
+    assert (ref.pseudo.beta, paper.pseudo.beta) == (0.2, 0.06)
+    assert (ref.classifier.crop, paper.classifier.crop) == (320, 321)
+    assert (ref.refine.epochs, paper.refine.epochs) == (30, 15)
+    quick = config.resolve({"preset": "paper", "profile": "quick"})
+    assert quick.classifier.crop == 64 and quick.pseudo.beta == 0.06  # profile: scale only
+    assert config.resolve({"profile": "quick", "classifier/crop": "56"}).classifier.crop == 56
+
+
+def test_delta_out_of_range_and_oracle_guard() -> None:
+    with pytest.raises(ConfigError, match="classifier/drs_delta"):
+        config.resolve({"classifier/drs_delta": "1.2"})
+    with pytest.raises(ConfigError, match="classifier/drs_layers"):
+        config.resolve({"classifier/drs_layers": "[layer7]"})
+    with pytest.raises(ConfigError, match="oracle"):
+        config.resolve({"classifier/select": "oracle"})
+    assert config.resolve({"classifier/select": "oracle", "oracle": "true"}).oracle

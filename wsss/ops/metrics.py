@@ -87,15 +87,21 @@ class ConfusionMatrix:
     def m_fn_fp(self, pred_ignore: PredIgnore = "miss") -> tuple[float, float]:
         """SSENet m_FN, m_FP: mean over foreground classes present in gt of FN/TP and FP/TP.
 
-        A present class with TP = 0 makes both infinite, as the equations say.
+        A present class with TP = 0 makes a ratio infinite, as the equations say, unless its
+        numerator is 0 too (no error of that kind), which counts as 0.
         """
         tp, fn, fp = self.tp_fn_fp(pred_ignore)
         present = self.present(pred_ignore)
         present[0] = False
         if not present.any():
             return float("nan"), float("nan")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return float((fn / tp)[present].mean()), float((fp / tp)[present].mean())
+
+        def ratio(err: np.ndarray) -> float:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(err == 0, 0.0, err / tp)
+            return float(r[present].mean())
+
+        return ratio(fn), ratio(fp)
 
     def coverage(self) -> float:
         """Fraction of valid ground-truth pixels that received a label (not 255)."""

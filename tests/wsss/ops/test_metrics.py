@@ -76,6 +76,12 @@ def test_m_fn_m_fp_by_hand() -> None:
     assert m_fn_ign == pytest.approx((2 / 2 + 0 / 1) / 2)
 
 
+def test_m_fn_m_fp_with_a_missed_class() -> None:
+    cm = ConfusionMatrix(3).update(A([0, 0, 1]), A([0, 2, 1]))
+    # class 2: TP 0, FN 1, FP 0 -> FN/TP infinite, FP/TP counts 0 ; class 1: perfect
+    assert cm.m_fn_fp() == (float("inf"), 0.0)
+
+
 def test_summary_keys() -> None:
     cm = ConfusionMatrix(2).update(A([0, 1]), A([0, 1]))
     s = cm.summary("pseudo")

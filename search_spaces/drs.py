@@ -1,0 +1,52 @@
+"""DRS search spaces (define-by-run). Parameter names are the config's `/` keys.
+
+They only call ``trial.suggest_*`` and return constants (Ray's OptunaSearch rule): no I/O.
+Continuous ranges use ``step`` so that trials can share cached upstream stages. A choice that
+is not itself a config field (a placement's name) is a ``choice/`` parameter: recorded in
+Optuna and MLflow, dropped before the config is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from search_spaces.grids import DRS_TABLE2_PLACEMENTS
+
+LAYERS = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")
+
+
+def controller(trial: optuna.Trial) -> dict[str, Any]:
+    """Learnable controller, or a constant delta in [0.3, 0.95] (conditional)."""
+    if trial.suggest_categorical("classifier/drs", ["learnable", "constant"]) == "constant":
+        trial.suggest_float("classifier/drs_delta", 0.3, 0.95, step=0.05)
+    return {}
+
+
+def placement(trial: optuna.Trial) -> dict[str, Any]:
+    """One of the nine placements of DRS Table 2 (named like ``4-6``)."""
+    name = trial.suggest_categorical("choice/placement", list(DRS_TABLE2_PLACEMENTS))
+    return {"classifier/drs_layers": DRS_TABLE2_PLACEMENTS[name]}
+
+
+def free_placement(trial: optuna.Trial) -> dict[str, Any]:
+    """Any subset of layer1..layer6, one boolean per group."""
+    chosen = [g for g in LAYERS if trial.suggest_categorical(f"choice/drs_{g}", [True, False])]
+    return {"classifier/drs_layers": tuple(chosen)}
+
+
+def thresholds(trial: optuna.Trial) -> dict[str, Any]:
+    """Pseudo-label object cue alpha and saliency background beta."""
+    trial.suggest_float("pseudo/alpha", 0.05, 0.5, step=0.05)
+    trial.suggest_float("pseudo/beta", 0.02, 0.4, step=0.02)
+    return {}
+
+
+def drs(trial: optuna.Trial) -> dict[str, Any]:
+    """Controller and thresholds together (the default DRS space)."""
+    return {**controller(trial), **thresholds(trial)}
+
+
+SPACES = {"drs": drs, "drs-controller": controller, "drs-placement": placement,
+          "drs-free-placement": free_placement, "thresholds": thresholds}

@@ -1,0 +1,155 @@
+"""`wsss study run|resume|ls|show`: what a person types to launch and follow studies."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from study.runner import Home, StudySpec, launch
+
+SYNTHETIC = {"quick": "quick", "tiny": "tiny", "full": "full"}
+
+
+def _init_ray(home: Home) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    env = {"MLFLOW_TRACKING_URI": home.tracking_uri, "WSSS_HOME": str(home.root),
+           "RAY_CHDIR_TO_TRIAL_DIR": "0"}
+    if os.environ.get("RAY_ADDRESS"):  # a cluster: `ray job submit` sets it
+        ray.init(address="auto", runtime_env={"env_vars": env})
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
+                 runtime_env={"env_vars": env})
+
+
+def _ensure_data(overrides: dict[str, Any]) -> None:
+    """The synthetic profiles generate their benchmark on first use (embedded defaults)."""
+    from wsss import config
+    from wsss.data.synthetic import generate
+
+    cfg = config.resolve(overrides)
+    if cfg.profile in SYNTHETIC:
+        meta = generate(cfg.data.root, SYNTHETIC[cfg.profile], seed=0)
+        if not meta.get("reused"):
+            print(f"generated the synthetic '{cfg.profile}' benchmark in {cfg.data.root}")
+
+
+def study_run(args: argparse.Namespace) -> int:
+    from wsss import config
+
+    home = Home.default()
+    overrides = {"profile": args.profile, "preset": args.preset,
+                 **config.parse_overrides(args.overrides)}
+    if "data/root" in overrides or args.profile in SYNTHETIC:
+        root = overrides.get("data/root") or config.resolve(overrides).data.root
+        overrides["data/root"] = os.path.abspath(root)  # trials run in other folders
+    config.resolve(overrides)  # fail now, naming the key, not inside a trial
+    name = args.name or f"{args.grid or args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if home.spec_path(name).exists():
+        print(f"error: study {name!r} exists; `wsss study resume {name}`", file=sys.stderr)
+        return 2
+    spec = StudySpec(name=name, space=args.space, grid=args.grid or "", samples=args.samples,
+                     objective=args.objective, overrides=overrides,
+                     concurrency=args.concurrency, asha=args.asha,
+                     cpus_per_trial=args.cpus_per_trial, gpus_per_stage=args.gpus_per_stage,
+                     seed=args.seed, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    _ensure_data(overrides)
+    home.save(spec)
+    return _finish(launch(spec, home), spec, home)
+
+
+def study_resume(args: argparse.Namespace) -> int:
+    home = Home.default()
+    spec = home.load(args.name)
+    _ensure_data(spec.overrides)
+    return _finish(launch(spec, home, resume=True), spec, home)
+
+
+def _finish(summary: dict[str, Any], spec: StudySpec, home: Home) -> int:
+    print(f"\nstudy {spec.name}: {summary['status']} ({summary['trials']}/{spec.num_samples} "
+          f"trials, {summary['errors']} errors) in {summary['seconds']:.0f} s")
+    print(trial_table(summary["results"].get_dataframe(), spec))
+    print(f"\nbrowse: mlflow ui --backend-store-uri {home.tracking_uri}\n"
+          f"        optuna-dashboard {home.optuna_url}")
+    return 0 if summary["status"] == "complete" else 1
+
+
+def trial_table(df, spec: StudySpec) -> str:
+    """Plain Markdown: one row per trial, its choices and the objective (best first)."""
+    if df is None or not len(df):
+        return "(no trials)"
+    choices = [c for c in df.columns if c.startswith("config/")]
+    df = df.sort_values("score", ascending=False)
+    head = [c.removeprefix("config/") for c in choices] + [spec.objective, "stage"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for _, row in df.iterrows():
+        cells = [str(row[c]) for c in choices] + [f"{row['score']:.4f}", str(row.get("stage"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def study_ls(args: argparse.Namespace) -> int:
+    home = Home.default()
+    specs = sorted((home.root / "studies").glob("*.json"))
+    if not specs:
+        print(f"no studies under {home.root}")
+        return 0
+    print(f"{'name':<36}{'status':<12}{'trials':>7}  space / grid, objective")
+    for path in specs:
+        s = home.load(path.stem)
+        print(f"{s.name:<36}{s.status:<12}{s.num_samples:>7}  {s.grid or s.space}, {s.objective}")
+    return 0
+
+
+def study_show(args: argparse.Namespace) -> int:
+    import mlflow
+
+    home = Home.default()
+    spec = home.load(args.name)
+    mlflow.set_tracking_uri(home.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=[spec.name], filter_string="tags.kind = 'trial'")
+    print(f"study {spec.name}: {spec.status}, {len(runs)} trial runs in MLflow "
+          f"({home.tracking_uri})")
+    metric = f"metrics.{spec.objective}"
+    cols = [c for c in runs.columns if c.startswith("params.choice/")
+            or c in ("params.classifier/drs", "params.classifier/drs_delta")]
+    for _, row in runs.iterrows():
+        shown = ", ".join(f"{c.removeprefix('params.')}={row[c]}" for c in cols)
+        print(f"  {row['tags.mlflow.runName']}: {shown}  {spec.objective}="
+              f"{row.get(metric, float('nan'))}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    study = sub.add_parser("study", help="hyper-parameter studies (Ray Tune + Optuna + MLflow)")
+    cmds = study.add_subparsers(dest="study_command", required=True)
+    run = cmds.add_parser("run", help="launch a study")
+    run.add_argument("space", nargs="?", default="drs", help="search space (search_spaces)")
+    run.add_argument("--grid", help="a paper table's grid instead: drs1, drs2")
+    run.add_argument("--samples", type=int, default=8, help="trials (a grid runs every point)")
+    run.add_argument("--objective", default="pseudo/miou",
+                     help="pseudo/miou (default), cam/miou, seg/miou, seg/miou_crf")
+    run.add_argument("--profile", default="quick", help="dataset scale: quick, tiny, full, voc")
+    run.add_argument("--preset", default="reference", help="reference (authors' code) or paper")
+    run.add_argument("--name", help="study name (default: space or grid + time)")
+    run.add_argument("--concurrency", type=int, default=1, help="trials at once")
+    run.add_argument("--asha", action="store_true", help="stop weak trials after early stages")
+    run.add_argument("--cpus-per-trial", type=float, default=float(os.cpu_count() or 1))
+    run.add_argument("--gpus-per-stage", type=float, default=0.0,
+                     help="> 0: training stages run as Ray tasks with this GPU share")
+    run.add_argument("--seed", type=int, default=0, help="the search's seed")
+    run.add_argument("overrides", nargs="*", help="key=value for every trial")
+    run.set_defaults(func=study_run)
+    resume = cmds.add_parser("resume", help="finish an interrupted study")
+    resume.add_argument("name")
+    resume.set_defaults(func=study_resume)
+    ls = cmds.add_parser("ls", help="list studies")
+    ls.set_defaults(func=study_ls)
+    show = cmds.add_parser("show", help="a study's trials as MLflow holds them")
+    show.add_argument("name")
+    show.set_defaults(func=study_show)

@@ -1,0 +1,213 @@
+"""Launch and resume studies: Tuner + OptunaSearch (+ ASHA) over the pipeline trainable.
+
+Everything a study writes lives under one project folder (``WSSS_HOME``, default ``./.wsss``,
+always absolute): ``mlflow.db``, ``optuna.db``, ``ray_results/<study>``, ``cache/`` and
+``studies/<study>.json`` (the study's spec and status). On a cluster, ``MLFLOW_TRACKING_URI``
+points at the head's ``mlflow server`` and ``WSSS_HOME`` at shared storage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    space: str = "drs"  # a search_spaces.SPACES name (ignored with a grid)
+    grid: str = ""  # a search_spaces.GRIDS name: every point once
+    samples: int = 8
+    objective: str = "pseudo/miou"
+    overrides: dict[str, Any] = field(default_factory=dict)  # flat config keys for all trials
+    concurrency: int = 1
+    asha: bool = False
+    cpus_per_trial: float = 2
+    gpus_per_stage: float = 0.0  # > 0: training stages run as Ray tasks on GPU nodes
+    max_failures: int = 2
+    seed: int = 0
+    status: str = "created"  # created -> running -> complete | incomplete
+    created: str = ""
+
+    @property
+    def num_samples(self) -> int:
+        from search_spaces import GRIDS
+
+        return len(GRIDS[self.grid]) if self.grid else self.samples
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @classmethod
+    def default(cls) -> Home:
+        return cls(Path(os.environ.get("WSSS_HOME", ".wsss")).expanduser().resolve())
+
+    @property
+    def tracking_uri(self) -> str:
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def optuna_url(self) -> str:
+        return f"sqlite:///{self.root / 'optuna.db'}"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "ray_results"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    def spec_path(self, name: str) -> Path:
+        return self.root / "studies" / f"{name}.json"
+
+    def load(self, name: str) -> StudySpec:
+        path = self.spec_path(name)
+        if not path.exists():
+            known = sorted(p.stem for p in (self.root / "studies").glob("*.json"))
+            raise KeyError(f"no study named {name!r} under {self.root}; known: {known}")
+        return StudySpec(**json.loads(path.read_text()))
+
+    def save(self, spec: StudySpec) -> None:
+        self.spec_path(spec.name).parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.spec_path(spec.name).with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(spec), indent=2) + "\n")
+        tmp.replace(self.spec_path(spec.name))
+
+
+def _study_run(home: Home, spec: StudySpec) -> tuple[str, str]:
+    """The study's MLflow experiment and its study-level run (created once, found again)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(home.tracking_uri)
+    experiment = mlflow.set_experiment(spec.name)
+    runs = mlflow.search_runs([experiment.experiment_id], filter_string="tags.kind = 'study'")
+    if len(runs):
+        return experiment.experiment_id, str(runs.run_id.iloc[0])
+    with mlflow.start_run(run_name=spec.name, tags={"kind": "study"}) as run:
+        mlflow.log_params({"study/space": spec.grid or spec.space, "study/objective":
+                           spec.objective, "study/samples": spec.num_samples,
+                           **{k: str(v) for k, v in spec.overrides.items()}})
+        return experiment.experiment_id, run.info.run_id
+
+
+def _trainable(home: Home, spec: StudySpec):
+    from ray import tune
+
+    from trainables.context import StudyContext
+    from trainables.pipeline import pipeline_trainable
+
+    experiment_id, study_run_id = _study_run(home, spec)
+    resources: dict[str, dict[str, float]] = {}
+    trial_resources: Any = {"cpu": spec.cpus_per_trial}
+    if spec.gpus_per_stage > 0:  # the trial coordinates; its stages run in a GPU bundle
+        resources = {"train": {"num_cpus": 1, "num_gpus": spec.gpus_per_stage},
+                     "other": {"num_cpus": 1}}
+        trial_resources = tune.PlacementGroupFactory(
+            [{"CPU": 1}, {"CPU": 1, "GPU": spec.gpus_per_stage}])
+    ctx = StudyContext(name=spec.name, objective=spec.objective, base=spec.overrides,
+                       cache_root=str(home.cache), tracking_uri=home.tracking_uri,
+                       experiment_id=experiment_id, study_run_id=study_run_id,
+                       stage_resources=resources)
+    return tune.with_parameters(tune.with_resources(pipeline_trainable, trial_resources),
+                                study=ctx), study_run_id
+
+
+def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -> dict[str, Any]:
+    """Run (or resume) a study to the end; returns its summary. Needs ``ray.init`` done."""
+    from ray import tune
+
+    home = home or Home.default()
+    path = home.results / spec.name
+    trainable, study_run_id = _trainable(home, spec)
+    home.save(dataclasses.replace(spec, status="running"))
+    if resume and tune.Tuner.can_restore(str(path)):
+        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
+                                   resume_errored=True)
+    else:
+        if tune.Tuner.can_restore(str(path)):
+            raise FileExistsError(f"study {spec.name!r} already exists; use `wsss study resume`")
+        tuner = tune.Tuner(trainable, tune_config=_tune_config(spec, home),
+                           run_config=tune.RunConfig(
+                               name=spec.name, storage_path=str(home.results),
+                               failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                               checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                               progress_reporter=None, verbose=1))
+    start = time.perf_counter()
+    results = tuner.fit()
+    orphans = _close_orphans(home, spec.name, {r.metrics.get("trial_id") for r in results})
+    done = len(results) == spec.num_samples and results.num_errors == 0 and all(
+        r.metrics.get("stage") is not None for r in results)
+    status = "complete" if done else "incomplete"
+    home.save(dataclasses.replace(spec, status=status))
+    _tag_study(home, study_run_id, status)
+    return {"status": status, "trials": len(results), "errors": results.num_errors,
+            "seconds": time.perf_counter() - start, "results": results, "orphans": orphans}
+
+
+def _close_orphans(home: Home, name: str, trial_ids: set[str]) -> int:
+    """Close what a driver that died between its last state snapshot and the crash left open.
+
+    Optuna trials still RUNNING once Tune is done, and MLflow trial runs of trials Tune no
+    longer knows, were started by that driver but will never be finished by any Tune trial:
+    they are closed (Optuna FAIL, MLflow KILLED) and tagged, so nothing counts them twice.
+    """
+    import mlflow
+    import optuna
+
+    storage = optuna.storages.RDBStorage(home.optuna_url)
+    study = optuna.load_study(study_name=name, storage=storage)
+    running = [t for t in study.get_trials(deepcopy=False)
+               if t.state == optuna.trial.TrialState.RUNNING]
+    for t in running:
+        storage.set_trial_system_attr(t._trial_id, "wsss:orphan", "driver died after ask()")
+        storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+    mlflow.set_tracking_uri(home.tracking_uri)
+    client = mlflow.MlflowClient()
+    runs = mlflow.search_runs(experiment_names=[name], filter_string="tags.kind = 'trial'")
+    stale = runs[~runs["tags.ray.trial_id"].isin(trial_ids)] if len(runs) else runs
+    for run_id in stale.run_id if len(stale) else []:
+        client.set_tag(run_id, "orphan", "true")
+        client.set_terminated(run_id, status="KILLED")
+    return len(running) + len(stale)
+
+
+def _tune_config(spec: StudySpec, home: Home):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from study.search import build_searcher, space_function
+    from trainables.context import OBJECTIVE_STAGE
+
+    space = space_function(spec.space, spec.grid)
+    final_stage = _stage_count(spec, OBJECTIVE_STAGE[spec.objective])
+    searcher = build_searcher(space, spec, home.optuna_url, final_step=final_stage)
+    scheduler = (ASHAScheduler(time_attr="stage", metric="score", mode="max",
+                               max_t=final_stage, grace_period=1, reduction_factor=2)
+                 if spec.asha else None)
+    return tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
+                           num_samples=spec.num_samples, max_concurrent_trials=spec.concurrency,
+                           reuse_actors=False)
+
+
+def _stage_count(spec: StudySpec, until: str) -> int:
+    from wsss import config
+    from wsss.pipeline import plan
+
+    names = [n for n, _ in plan(config.resolve(spec.overrides))]
+    return names.index(until) + 1 if until in names else len(names)
+
+
+def _tag_study(home: Home, run_id: str, status: str) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(home.tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.set_tag("status", status)

@@ -1,0 +1,78 @@
+"""OptunaSearch wiring: RDB storage (so optuna-dashboard can read it), grids through Optuna's
+GridSampler, and trials stopped early by ASHA recorded as PRUNED, not COMPLETE."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from search_spaces import GRIDS, SPACES
+
+if TYPE_CHECKING:
+    from study.runner import StudySpec
+
+
+class PruneAwareOptunaSearch(OptunaSearch):
+    """A trial that ends before ``final_step`` (stopped by ASHA) is told PRUNED.
+
+    Stock OptunaSearch tells COMPLETE with the early value, and TPE would then read a CAM
+    score as a final pseudo-label score (RAY_NOTES §1.7).
+    """
+
+    def __init__(self, *args: Any, final_step: int, step_key: str = "stage", **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._final_step, self._step_key = final_step, step_key
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        if (result and not error and trial_id not in self._completed_trials
+                and result.get(self._step_key, self._final_step) < self._final_step):
+            trial = self._ot_trials[trial_id]
+            trial.report(result[self.metric], result[self._step_key])
+            self._ot_study.tell(trial, None, state=TrialState.PRUNED)
+            self._completed_trials.add(trial_id)
+            return
+        super().on_trial_complete(trial_id, result, error)
+
+
+class GridSpace:
+    """Define-by-run over a grid's named points (picklable: Tune saves the searcher)."""
+
+    def __init__(self, points: dict[str, dict[str, Any]]) -> None:
+        self.points = points
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        return dict(self.points[trial.suggest_categorical("choice/grid", list(self.points))])
+
+
+def space_function(space: str, grid: str) -> Callable[[optuna.Trial], dict[str, Any]]:
+    """The define-by-run function: a named space, or a grid's points by name."""
+    if grid:
+        if grid not in GRIDS:
+            raise KeyError(f"unknown grid {grid!r}; allowed {sorted(GRIDS)}")
+        return GridSpace(GRIDS[grid])
+    if space not in SPACES:
+        raise KeyError(f"unknown search space {space!r}; allowed {sorted(SPACES)}")
+    return SPACES[space]
+
+
+def build_searcher(space: Callable, spec: StudySpec, storage_url: str, *,
+                   final_step: int) -> PruneAwareOptunaSearch:
+    sampler: optuna.samplers.BaseSampler
+    if spec.grid:  # every point exactly once, in a seeded order
+        sampler = optuna.samplers.GridSampler({"choice/grid": list(GRIDS[spec.grid])},
+                                              seed=spec.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True)
+    storage = optuna.storages.RDBStorage(storage_url)
+    if spec.name in {s.study_name for s in optuna.get_all_study_summaries(storage)} \
+            and spec.status == "created":
+        raise FileExistsError(f"an Optuna study named {spec.name!r} already exists in "
+                              f"{storage_url}; study names are unique")
+    return PruneAwareOptunaSearch(space, metric="score", mode="max", sampler=sampler,
+                                  study_name=spec.name, storage=storage, seed=spec.seed,
+                                  final_step=final_step)

@@ -1,0 +1,40 @@
+"""cluster.yaml against Ray's own schema, offline (what `ray up` checks before any cloud call)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+CLUSTER = Path(__file__).resolve().parents[2] / "cluster.yaml"
+
+
+def _validate(cfg: dict) -> None:
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    validate_config(prepare_config(copy.deepcopy(cfg)))
+
+
+def test_cluster_yaml_is_valid_and_shaped_as_documented() -> None:
+    cfg = yaml.safe_load(CLUSTER.read_text())
+    _validate(cfg)
+    assert cfg["available_node_types"]["head"]["resources"] == {"CPU": 0}  # no trials on head
+    worker = cfg["available_node_types"]["gpu_worker"]
+    assert worker["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"
+    text = CLUSTER.read_text()
+    assert "aws_secret_access_key" not in text.lower() and "password" not in text.lower()
+    assert "mlflow server" in text and "pip install -q -e" in text
+
+
+def test_the_validator_catches_mistakes() -> None:
+    cfg = yaml.safe_load(CLUSTER.read_text())
+    bad = copy.deepcopy(cfg)
+    bad["available_node_types"]["gpu_worker"]["resources"] = {"GPU": 0.5}  # must be integers
+    with pytest.raises(Exception, match="integer"):
+        _validate(bad)
+    bad = copy.deepcopy(cfg)
+    bad["no_such_key"] = 1
+    with pytest.raises(Exception, match="Additional properties"):
+        _validate(bad)

@@ -1,0 +1,90 @@
+"""Studies on the tiny benchmark with a local Ray (2 CPUs), MLflow and Optuna in a temp dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+
+from search_spaces import grids
+from study.runner import Home, StudySpec, launch
+
+pytestmark = pytest.mark.ray
+
+# 4 points, 2 distinct classifiers: the cache must train each classifier once
+FOUR_POINTS = {
+    "d55-a20": {"classifier/drs": "constant", "classifier/drs_delta": 0.55, "pseudo/alpha": 0.2},
+    "d55-a30": {"classifier/drs": "constant", "classifier/drs_delta": 0.55, "pseudo/alpha": 0.3},
+    "lrn-a20": {"classifier/drs": "learnable", "pseudo/alpha": 0.2},
+    "lrn-a30": {"classifier/drs": "learnable", "pseudo/alpha": 0.3},
+}
+
+
+def _spec(name: str, root: Path, **kw) -> StudySpec:
+    base = {"profile": "tiny", "data/root": str(root), "data/workers": 0, "pseudo/workers": 1}
+    return StudySpec(name=name, overrides=base, cpus_per_trial=1, **kw)
+
+
+def _stage_runs(home: Home, name: str, stage: str):
+    mlflow.set_tracking_uri(home.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=[name], filter_string="tags.kind = 'stage'")
+    return runs[runs["tags.stage"] == stage]
+
+
+def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_path,
+                                                  monkeypatch) -> None:
+    monkeypatch.setitem(grids.GRIDS, "four", FOUR_POINTS)
+    home = Home(tmp_path / "home")
+    spec = _spec("four", tiny_root, grid="four")
+    home.save(spec)
+    summary = launch(spec, home)
+    assert summary["status"] == "complete" and summary["trials"] == 4
+    assert all(r.metrics["stage"] == 4 and 0 <= r.metrics["score"] <= 1
+               for r in summary["results"])
+    # the cache: one classifier per distinct upstream config, reused by the other trials
+    assert len([p for p in (home.cache / "classify").iterdir() if p.is_dir()]) == 2
+    classify = _stage_runs(home, "four", "classify")
+    assert sorted(classify["tags.cache_hit"]) == ["false", "false", "true", "true"]
+    assert len(_stage_runs(home, "four", "pretrain")) == 4
+    # MLflow: one study run, 4 trial runs under it, 4 stage runs under each trial
+    runs = mlflow.search_runs(experiment_names=["four"])
+    study_id = runs[runs["tags.kind"] == "study"].run_id.iloc[0]
+    trials = runs[runs["tags.kind"] == "trial"]
+    assert len(trials) == 4 and set(trials["tags.mlflow.parentRunId"]) == {study_id}
+    assert set(runs[runs["tags.kind"] == "stage"]["tags.mlflow.parentRunId"]) == set(trials.run_id)
+    assert set(runs.status) == {"FINISHED"}
+    assert set(trials["params.choice/grid"]) == set(FOUR_POINTS)
+    assert trials["params.pseudo/alpha"].astype(float).isin([0.2, 0.3]).all()
+    assert trials["metrics.pseudo/miou"].between(0, 1).all()
+    # Optuna: the same four trials, complete, with the objective as value
+    ot = optuna.load_study(study_name="four", storage=home.optuna_url)
+    assert sorted(t.params["choice/grid"] for t in ot.trials) == sorted(FOUR_POINTS)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in ot.trials)
+    assert sorted(t.value for t in ot.trials) == pytest.approx(
+        sorted(trials["metrics.pseudo/miou"]))
+    assert home.load("four").status == "complete"
+
+
+def test_concurrent_trials_compute_a_shared_classifier_once(ray_session, tiny_root, tmp_path,
+                                                            monkeypatch) -> None:
+    points = {k: FOUR_POINTS[k] for k in ("lrn-a20", "lrn-a30")}
+    monkeypatch.setitem(grids.GRIDS, "two", points)
+    home = Home(tmp_path / "home")
+    spec = _spec("two", tiny_root, grid="two", concurrency=2)
+    home.save(spec)
+    summary = launch(spec, home)
+    assert summary["status"] == "complete"
+    starts = [r.metrics["time_total_s"] for r in summary["results"]]
+    assert len(starts) == 2
+    classify = _stage_runs(home, "two", "classify")
+    assert sorted(classify["tags.cache_hit"]) == ["false", "true"]  # the second one waited
+
+
+def test_an_existing_study_name_is_refused(ray_session, tiny_root, tmp_path) -> None:
+    home = Home(tmp_path / "home")
+    optuna.create_study(study_name="taken", storage=home.optuna_url if
+                        (tmp_path / "home").mkdir(parents=True) is None else None)
+    with pytest.raises(FileExistsError, match="unique"):
+        launch(_spec("taken", tiny_root, samples=1), home)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wsss.ops.cam import background_sweep_predictions, load_maps, multi_scale_maps, save_maps
+
+
+def _fixed_net(maps: torch.Tensor):
+    """A 'network' whose raw class maps are ``maps`` resized to a quarter of the input."""
+
+    def net(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2] // 4, x.shape[3] // 4
+        return torch.nn.functional.interpolate(maps, size=(h, w), mode="nearest")
+
+    return net
+
+
+def test_normalised_to_one_and_masked_by_label() -> None:
+    raw = torch.rand(1, 3, 4, 4) * 5 - 1
+    labels = torch.tensor([[1.0, 0.0, 1.0]])
+    out = multi_scale_maps(_fixed_net(raw), torch.zeros(1, 3, 16, 16), labels, scales=(1.0,))
+    assert out.shape == (1, 3, 16, 16) and (out >= 0).all()
+    torch.testing.assert_close(out.amax(dim=(2, 3))[0, [0, 2]], torch.ones(2), atol=1e-4,
+                               rtol=0)
+    assert (out[0, 1] == 0).all()
+
+
+def test_max_fusion_vs_sum_fusion_on_constructed_scales() -> None:
+    calls = []
+
+    def net(x: torch.Tensor) -> torch.Tensor:  # scale-dependent: left half at s=1, right at s=2
+        calls.append(x.shape[-1])
+        m = torch.zeros(1, 1, 4, 4)
+        if x.shape[-1] == 8:
+            m[..., :2] = 2.0
+        else:
+            m[..., 2:] = 1.0
+        return m
+
+    img, lab = torch.zeros(1, 3, 8, 8), torch.ones(1, 1)
+    mx = multi_scale_maps(net, img, lab, scales=(1.0, 2.0), fusion="max", align_corners=True)
+    sm = multi_scale_maps(net, img, lab, scales=(1.0, 2.0), fusion="sum", align_corners=True)
+    assert calls == [8, 16, 8, 16]
+    # max of per-scale-normalised maps: both halves reach 1 ; sum then normalise: 2 vs 1 -> 1, 0.5
+    assert mx[0, 0, 4, 0] > 0.99 and mx[0, 0, 4, 7] > 0.99
+    assert sm[0, 0, 4, 0] > 0.99 and abs(float(sm[0, 0, 4, 7]) - 0.5) < 0.01
+
+
+def test_flip_passes_are_flipped_back() -> None:
+    def net(x: torch.Tensor) -> torch.Tensor:  # responds to the bright left column only
+        return (x[:, :1] > 0).float()
+
+    img = torch.zeros(1, 3, 4, 4)
+    img[..., 0] = 1.0
+    out = multi_scale_maps(net, img, torch.ones(1, 1), flip=True, fusion="sum")
+    assert out[0, 0, :, 0].min() > 0.99 and out[0, 0, :, 1:].max() < 1e-3
+
+
+def test_storage_round_trip(tmp_path: Path) -> None:
+    maps = np.array([[[0.0, 0.5], [0.999, 1.0]]], dtype=np.float32)
+    save_maps(tmp_path / "a.npz", maps, [2], "uint8")
+    loaded = load_maps(tmp_path / "a.npz", 4)
+    assert loaded.shape == (4, 2, 2) and not loaded[[0, 1, 3]].any()
+    np.testing.assert_array_equal(loaded[2] * 255, [[0, 127], [254, 255]])  # floor(x * 255)
+    save_maps(tmp_path / "b.npz", maps * 3 - 1, [0], "float16")
+    np.testing.assert_allclose(load_maps(tmp_path / "b.npz", 1)[0], maps[0] * 3 - 1, atol=2e-3)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz", "b.npz"] or \
+        sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "b.npz"]
+
+
+def test_background_sweep_ties_go_to_background() -> None:
+    maps = np.array([[[0.3, 0.1]], [[0.2, 0.1]]], dtype=np.float32)
+    preds = background_sweep_predictions(maps, (0.1, 0.25, 0.3))
+    np.testing.assert_array_equal(preds[:, 0], [[1, 0], [1, 0], [0, 0]])

@@ -1,0 +1,85 @@
+"""The segmentation stages on the tiny benchmark: GT upper bound, resume, evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wsss import config
+from wsss.cache import StageCache
+from wsss.pipeline import plan, run_pipeline
+from wsss.runtime import load_torch
+from wsss.stages import segment
+from wsss.stages.segment import IterationBatches
+
+
+def _cfg(root: Path, **overrides) -> config.PipelineConfig:
+    return config.resolve({"profile": "tiny", "data/root": str(root), "data/workers": 0,
+                           "pseudo/workers": 1, "evaluate/workers": 1, **overrides})
+
+
+def test_gt_upper_bound_skips_the_weak_stages(tiny_root: Path, tmp_path: Path) -> None:
+    cfg = _cfg(tiny_root, **{"segment/labels": "gt"})
+    assert [s for s, _ in plan(cfg)] == ["pretrain", "segment", "evaluate"]
+    entries = run_pipeline(cfg, StageCache(tmp_path))
+    m = entries["evaluate"].metrics
+    for key in ("seg/miou", "seg/miou_all", "seg/miou_crf", "seg/miou_crf_all", "seg/iou_0"):
+        assert 0.0 <= m[key] <= 1.0
+    out = entries["evaluate"].path
+    counts = np.load(out / "confusion.npy")
+    assert counts.shape == (9, 10) and counts.sum() == 16 * 64 * 64  # every val pixel scored
+    assert len(list((out / "labels").glob("*.png"))) == 16 and (out / "overlay.png").exists()
+
+
+def test_pseudo_label_pipeline_reaches_evaluate(tiny_root: Path, tmp_path: Path) -> None:
+    cfg = _cfg(tiny_root, **{"evaluate/crf": False})
+    names = [s for s, _ in plan(cfg)]
+    assert names == ["pretrain", "classify", "cams", "pseudo_labels", "segment", "evaluate"]
+    m = run_pipeline(cfg, StageCache(tmp_path))["evaluate"].metrics
+    assert "seg/miou" in m and "seg/miou_crf" not in m
+
+
+def test_iteration_batches_resume_where_they_stopped() -> None:
+    full = list(IterationBatches(10, 3, seed=1, start=0, total=8))
+    tail = list(IterationBatches(10, 3, seed=1, start=5, total=8))
+    assert tail == full[5:] and all(len(b) == 3 for b in full)
+    assert sorted(sum(full[:3], [])) == sorted(set(sum(full[:3], [])))  # one epoch: no repeats
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_killed_segmentation_resumes_from_its_checkpoint(tiny_root: Path, tmp_path: Path) -> None:
+    cfg = _cfg(tiny_root, **{"segment/labels": "gt", "segment/iterations": 6,
+                             "segment/checkpoint_every": 2})
+
+    def stop(stage: str, metrics) -> None:
+        if stage == "segment" and metrics.get("iteration") == 4.0:
+            raise _Interrupt
+
+    cache = StageCache(tmp_path / "a")
+    with pytest.raises(_Interrupt):
+        run_pipeline(cfg, cache, until="segment", report=stop)
+    seen = []
+    resumed = run_pipeline(cfg, cache, until="segment",
+                           report=lambda s, m: seen.append(m.get("iteration")))
+    assert seen == [6.0]  # iterations 1-4 were not trained again
+    straight = run_pipeline(cfg, StageCache(tmp_path / "b"), until="segment")
+    a = load_torch(resumed["segment"].path / segment.SEGMENTER)["state_dict"]
+    b = load_torch(straight["segment"].path / segment.SEGMENTER)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_self_training_term_adds_to_the_loss() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 4, 4)
+    masks = torch.full((2, 8, 8), 255, dtype=torch.long)  # nothing labelled
+    labels = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+    plain = segment.segmentation_loss(logits, masks, labels, self_training=False)
+    extra = segment.segmentation_loss(logits, masks, labels, self_training=True)
+    assert plain == 0  # all ignored: no NaN, no signal
+    assert extra > 0 and torch.isfinite(extra)

@@ -1,0 +1,64 @@
+"""The whole-pipeline trainable: one trial = one configuration, stages through the cache."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from trainables import tracking
+from trainables.context import STAGE_SCORE, StudyContext
+from trainables.execution import stage_executor
+from wsss import config
+from wsss.cache import CacheEntry, StageCache
+from wsss.pipeline import plan, run_pipeline
+
+
+def decode(trial_config: dict[str, Any], ctx: StudyContext) -> config.PipelineConfig:
+    """Tune's nested config + the study's base keys -> a checked PipelineConfig."""
+    flat = {k: v for k, v in config.flatten(trial_config).items() if not k.startswith("choice/")}
+    return config.resolve({**ctx.base, **flat})
+
+
+def _reported_stages() -> dict[str, str]:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return {}
+    with checkpoint.as_directory() as d:
+        return json.loads(Path(d, "stages.json").read_text())
+
+
+def pipeline_trainable(trial_config: dict[str, Any], study: StudyContext) -> None:
+    cfg = decode(trial_config, study)
+    stages = [name for name, _ in plan(cfg)]
+    stages = stages[: stages.index(study.until) + 1]
+    t = tune.get_context()
+    params = {**config.flatten(cfg), **{k: v for k, v in config.flatten(trial_config).items()
+                                        if k.startswith("choice/")}}
+    nodes: dict[str, str] = {}
+    reported = _reported_stages()  # a retried or restored trial does not report twice
+
+    def on_stage(entry: CacheEntry) -> None:
+        tracking.log_stage(study, t.get_trial_id(), entry)
+        how = "cache hit" if entry.hit else f"{entry.seconds:.0f} s"
+        print(f"[{t.get_trial_name()}] {entry.stage} done ({how})", flush=True)
+        if entry.stage in reported:
+            return
+        reported[entry.stage] = entry.key
+        headline = {k: v for k, v in entry.metrics.items() if "/iou_" not in k}  # rest: MLflow
+        metrics = {**headline, "stage": stages.index(entry.stage) + 1,
+                   "score": entry.metrics.get(STAGE_SCORE[entry.stage], 0.0),
+                   f"{entry.stage}/cache_hit": float(entry.hit),
+                   **{f"{s}/node": n for s, n in nodes.items()}}
+        if entry.stage == study.until and study.objective in entry.metrics:
+            metrics["score"] = entry.metrics[study.objective]
+        with tempfile.TemporaryDirectory() as d:  # the cache holds the work; this says how far
+            Path(d, "stages.json").write_text(json.dumps(reported))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+    with tracking.trial_run(study, t.get_trial_id(), t.get_trial_name(), params):
+        run_pipeline(cfg, StageCache(study.cache_root), until=study.until, on_stage=on_stage,
+                     execute=stage_executor(study.stage_resources, nodes))

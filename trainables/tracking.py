@@ -1,0 +1,56 @@
+"""MLflow from inside a trial: one run per trial (child of the study run), one child run per
+stage execution or cache hit. Idempotent across retries and restores (found by tags), always
+ended, and a tracking outage costs telemetry, never the trial."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import mlflow
+
+from trainables.context import StudyContext
+from wsss.cache import CacheEntry
+
+log = logging.getLogger(__name__)
+
+
+def _find(ctx: StudyContext, filter_string: str) -> str | None:
+    runs = mlflow.search_runs([ctx.experiment_id], filter_string=filter_string)
+    return str(runs.run_id.iloc[0]) if len(runs) else None
+
+
+@contextlib.contextmanager
+def trial_run(ctx: StudyContext, trial_id: str, trial_name: str,
+              params: Mapping[str, Any]) -> Iterator[str]:
+    mlflow.set_tracking_uri(ctx.tracking_uri)
+    mlflow.set_experiment(experiment_id=ctx.experiment_id)  # else nested runs go to "Default"
+    existing = _find(ctx, f"tags.`ray.trial_id` = '{trial_id}' and tags.kind = 'trial'")
+    with mlflow.start_run(run_id=existing, parent_run_id=None if existing else ctx.study_run_id,
+                          run_name=trial_name,
+                          tags={"ray.trial_id": trial_id, "kind": "trial"}) as run:
+        if existing is None:  # params cannot change once logged
+            mlflow.log_params({k: str(v) for k, v in params.items()})
+        yield run.info.run_id
+
+
+def log_stage(ctx: StudyContext, trial_id: str, entry: CacheEntry) -> None:
+    """A nested run for the stage, unless this trial logged it before (a retried trial)."""
+    try:
+        if _find(ctx, f"tags.`ray.trial_id` = '{trial_id}' and tags.kind = 'stage' "
+                      f"and tags.stage = '{entry.stage}'"):
+            return
+        finite = {k: v for k, v in entry.metrics.items() if v == v and abs(v) != float("inf")}
+        with mlflow.start_run(run_name=entry.stage, nested=True, tags={
+                "ray.trial_id": trial_id, "kind": "stage", "stage": entry.stage,
+                "cache_key": entry.key, "cache_hit": str(entry.hit).lower()}):
+            mlflow.log_metrics(finite)
+            mlflow.log_metric("stage_seconds", entry.seconds)
+            for name in ("config.yaml", "overlay.png"):
+                if (entry.path / name).exists():
+                    mlflow.log_artifact(str(entry.path / name), entry.stage)
+        mlflow.log_metrics(finite)  # the trial run holds every stage's numbers for the tables
+    except Exception as err:  # noqa: BLE001 - the tracker must never cost a trial
+        log.warning("MLflow logging of %s failed: %s", entry.stage, err)

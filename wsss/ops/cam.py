@@ -1,0 +1,130 @@
+"""Localization maps: multi-scale inference, fusion, normalisation, compact storage.
+
+Two recipes share one function (SPEC §1.3, §2.3, §5.7):
+
+* DRS (``fusion="max"``): per scale, ReLU -> upsample (align_corners=True) -> divide by the
+  per-class spatial max (+1e-5) -> x label; the scales are fused by an element-wise max.
+* SSENet/psa (``fusion="sum"``): ReLU -> upsample -> sum over scales and flips -> one
+  normalisation -> x label.
+
+Stored maps keep only the image's present classes: ``<name>.npz`` with ``classes`` (0-based
+foreground ids) and ``maps`` (K x H x W, ``uint8`` = floor(x * 255) as DRS saves them, or
+``float16`` for unbounded refined maps). ``load_maps`` rebuilds the C x H x W array.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-5
+Fusion = Literal["max", "sum"]
+
+
+def normalize_cam(cam: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """(B, C, H, W) non-negative maps divided by their per-image, per-class max (+eps)."""
+    return cam / (cam.amax(dim=(2, 3), keepdim=True) + eps)
+
+
+@torch.no_grad()
+def multi_scale_maps(
+    net: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    scales: Sequence[float] = (1.0,),
+    fusion: Fusion = "max",
+    flip: bool = False,
+    align_corners: bool = True,
+    out_size: tuple[int, int] | None = None,
+    relu: bool = True,
+    normalize: bool = True,
+) -> torch.Tensor:
+    """Fused class maps of a batch, (B, C, H_out, W_out), multiplied by ``labels`` (B, C).
+
+    ``net(x)`` returns raw class maps at any stride. Each scale resizes the input with
+    bilinear (align_corners=False, as DRS's ``F.interpolate``); the maps are upsampled to
+    ``out_size`` (default: the input size) with ``align_corners``. With ``relu`` and
+    ``normalize`` off (refined maps), values are fused raw.
+    """
+    _, _, h, w = images.shape
+    out_size = out_size or (h, w)
+    passes = []
+    for s in scales:
+        size = (max(1, round(h * s)), max(1, round(w * s)))
+        x = images if size == (h, w) else F.interpolate(images, size=size, mode="bilinear",
+                                                        align_corners=False)
+        for flipped in (False, True) if flip else (False,):
+            y = net(torch.flip(x, dims=(3,)) if flipped else x)
+            y = F.relu(y) if relu else y
+            y = F.interpolate(y, size=out_size, mode="bilinear", align_corners=align_corners)
+            passes.append(torch.flip(y, dims=(3,)) if flipped else y)
+    if fusion == "max":
+        per_pass = [normalize_cam(p) if normalize else p for p in passes]
+        fused = torch.stack(per_pass).amax(dim=0)
+    else:
+        fused = torch.stack(passes).sum(dim=0)
+        fused = normalize_cam(fused) if normalize else fused
+    return fused * labels[:, :, None, None]
+
+
+def resize_maps(maps: torch.Tensor, size: tuple[int, int], align_corners: bool) -> torch.Tensor:
+    """(C, h, w) -> (C, H, W) bilinear."""
+    if tuple(maps.shape[1:]) == tuple(size):
+        return maps
+    return F.interpolate(maps[None], size=size, mode="bilinear", align_corners=align_corners)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# storage
+
+
+def save_maps(path: Path, maps: np.ndarray, classes: Sequence[int],
+              store: Literal["uint8", "float16"] = "uint8") -> None:
+    """Write the present classes' maps atomically (``maps`` is K x H x W for ``classes``)."""
+    if store == "uint8":
+        data = np.floor(np.clip(maps, 0.0, 1.0) * 255.0).astype(np.uint8)  # DRS: uint8(x*255)
+    else:
+        data = maps.astype(np.float16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, classes=np.asarray(classes, dtype=np.int16), maps=data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_maps(path: Path, num_classes: int) -> np.ndarray:
+    """C x H x W float32; absent classes are zero; uint8 maps come back as x / 255."""
+    with np.load(path) as f:
+        classes, data = f["classes"], f["maps"]
+    maps = data.astype(np.float32)
+    if data.dtype == np.uint8:
+        maps /= 255.0
+    full = np.zeros((num_classes, *maps.shape[1:]), dtype=np.float32)
+    full[classes] = maps
+    return full
+
+
+def maps_path(folder: Path, name: str) -> Path:
+    return folder / f"{name}.npz"
+
+
+def background_sweep_predictions(maps: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """(T, H, W) uint8: argmax over [t, maps] for each constant background score t.
+
+    Ties go to the background (index 0), as ``argmax`` takes the first maximum.
+    """
+    best = maps.max(axis=0)
+    cls = maps.argmax(axis=0).astype(np.uint8) + 1
+    return np.stack([np.where(best > t, cls, 0).astype(np.uint8) for t in thresholds])

@@ -1,0 +1,81 @@
+"""Device choice, seeding, atomic writes and resumable checkpoints, shared by the stages."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+Report = Callable[[Mapping[str, float]], None]
+
+
+def no_report(metrics: Mapping[str, float]) -> None:
+    """The default ``report``: stages run without a tracker."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when present, else CPU. Never a bare ``.cuda()``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """Data order of one epoch depends only on (seed, epoch): a resumed run sees the same."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_torch(obj: Any, path: Path) -> None:
+    _atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_torch(path: Path, device: torch.device | str = "cpu") -> Any:
+    """Checkpoints are data, not code: ``weights_only=True``."""
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def write_json(obj: Any, path: Path) -> None:
+    _atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(tuple(_tuplify(state["python"])))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuplify(x: Any) -> Any:
+    return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x

@@ -1,0 +1,120 @@
+"""Stage `pretrain`: the backbone's starting point, shared by every configuration of a sweep.
+
+* ``torchvision``: ImageNet VGG16 through torchvision's weights API (a real cluster);
+* ``file``: a torchvision-format VGG16 state dict named in config (offline clusters);
+* ``synthetic``: a short plain classification training without DRS on the synthetic
+  benchmark, standing in for ImageNet (SYNTHETIC_NOTES.md: DRS from scratch destroyed
+  localisation). Adam with a one-cycle schedule, as the notes' protocol.
+
+Writes ``backbone.pt``: ``{"state_dict", "arch", "num_classes"}``. The state dict holds only
+what the source provides (layer1..layer5 for ImageNet; everything for ``synthetic``);
+``load_backbone`` loads exactly those tensors and fails on any mismatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from wsss.config import PipelineConfig
+from wsss.data.voc import ClassificationDataset
+from wsss.models.classifier import build_classifier
+from wsss.models.vgg import torchvision_vgg16_convs
+from wsss.runtime import Report, load_torch, no_report, pick_device, save_torch, seed_everything
+from wsss.stages import common
+
+BACKBONE = "backbone.pt"
+
+
+def _imagenet_state(cfg: PipelineConfig) -> dict[str, torch.Tensor]:
+    if cfg.pretrain.source == "file":
+        path = Path(cfg.pretrain.weights_file).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"pretrain/weights_file: {path} not found")
+        return load_torch(path)
+    from torchvision.models import VGG16_Weights
+
+    try:
+        return VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except Exception as err:  # no network, or a proxy in the way
+        raise RuntimeError(
+            f"pretrain/source=torchvision: could not fetch VGG16 ImageNet weights ({err}). "
+            "Download vgg16-397923af.pth elsewhere and set pretrain/source=file "
+            "pretrain/weights_file=/path/to/vgg16-397923af.pth") from err
+
+
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
+        report: Report = no_report) -> dict[str, float]:
+    seed_everything(cfg.seed)
+    layout = common.open_layout(cfg)
+    arch = cfg.classifier.arch
+    if cfg.pretrain.source != "synthetic":
+        if arch != "vgg16_d1":
+            raise ValueError(f"classifier/arch={arch}: ImageNet weights exist for vgg16_d1 only")
+        convs = torchvision_vgg16_convs(_imagenet_state(cfg))
+        model = build_classifier(arch, layout.num_classes, convs=convs)
+        state = {k: v for k, v in model.state_dict().items()
+                 if k.split(".")[0] in ("layer1", "layer2", "layer3", "layer4", "layer5")}
+        save_torch({"state_dict": state, "arch": arch, "num_classes": layout.num_classes},
+                   out_dir / BACKBONE)
+        return {"pretrain/tensors": float(len(state))}
+    return _train_synthetic(cfg, layout, out_dir, report)
+
+
+def _train_synthetic(cfg: PipelineConfig, layout, out_dir: Path,
+                     report: Report) -> dict[str, float]:
+    p, device = cfg.pretrain, pick_device(cfg.device)
+    model = build_classifier(cfg.classifier.arch, layout.num_classes).to(device)
+    recs = common.records(cfg, layout, cfg.data.train_split)
+    size = cfg.classifier.crop
+    dataset = ClassificationDataset(layout, recs, common.classifier_transform(cfg.classifier),
+                                    seed=cfg.seed)
+    steps = -(-len(dataset) // p.batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=p.lr,
+                                                    total_steps=p.epochs * steps)
+
+    def batches(epoch: int):
+        return common.loader(dataset, p.batch_size, workers=cfg.data.workers, seed=cfg.seed,
+                             epoch=epoch, shuffle=True)
+
+    val = common.records(cfg, layout, cfg.data.val_split)
+
+    def end_of_epoch(epoch: int, collected: dict) -> dict[str, float]:
+        metrics = common.classification_metrics("pretrain", collected)
+        metrics.update(common.evaluate_classification(model, layout, val, cfg, device, size,
+                                                      "pretrain/val"))
+        return metrics
+
+    history = common.fit(model, optimizer, scheduler, epochs=p.epochs, batches=batches,
+                         step=common.classification_step(model, device),
+                         checkpoint=out_dir / "checkpoint.pt", report=report,
+                         end_of_epoch=end_of_epoch)
+    save_torch({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "arch": cfg.classifier.arch, "num_classes": layout.num_classes},
+               out_dir / BACKBONE)
+    (out_dir / "checkpoint.pt").unlink()  # the final weights say it all
+    return {k: v for k, v in history[-1].items() if k != "epoch"}
+
+
+def load_backbone(model: nn.Module, path: Path, *, layers: tuple[str, ...] | None = None) -> int:
+    """Copy the pretrain stage's tensors into ``model`` (optionally only some groups).
+
+    Every tensor must exist in ``model`` with the same shape; returns how many were copied.
+    """
+    saved = load_torch(path)["state_dict"]
+    if layers is not None:
+        saved = {k: v for k, v in saved.items() if k.split(".")[0] in layers}
+    own = model.state_dict()
+    for key, value in saved.items():
+        if key not in own:
+            raise KeyError(f"{path}: tensor {key} has no place in {type(model).__name__}")
+        if own[key].shape != value.shape:
+            raise ValueError(f"{path}: {key} is {tuple(value.shape)}, model wants "
+                             f"{tuple(own[key].shape)} (another arch or class count?)")
+    own.update(saved)
+    model.load_state_dict(own)
+    return len(saved)

@@ -1,0 +1,215 @@
+"""Stage `segment`: train DeepLab on pseudo labels (or ground truth, as an upper bound).
+
+Solver per ``segment/arch`` (config.SEGMENTERS, SPEC §1.7): SGD with LR multipliers
+(weights x1, biases x2 without weight decay, last layer x10 / x20), LargeFOV's step schedule
+(x0.1 at 4k and 5k of 6k iterations) or DeepLab-v2's poly (power 0.9, updated every 10
+iterations). Random crop with mean / 255 padding, flip, optional rescale. Labels are
+downsized to the logits with nearest; cross-entropy ignores 255 (with MSC every output gets
+its loss). The DRS fork's extra self-training term is ``segment/self_training`` (off).
+
+Checkpoints every ``checkpoint_every`` iterations; a rerun resumes there. The last
+iteration's weights are kept: nothing is selected on validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Sampler
+
+from wsss.config import PipelineConfig, SegmentConfig
+from wsss.data.transforms import Compose, HorizontalFlip, RandomCrop, RandomScale
+from wsss.data.voc import SegmentationDataset, label_vector
+from wsss.models.deeplab import TRUNK, build_segmenter
+from wsss.runtime import (
+    Report,
+    epoch_generator,
+    load_torch,
+    no_report,
+    pick_device,
+    rng_state,
+    save_torch,
+    seed_everything,
+    set_rng_state,
+)
+from wsss.stages import common
+from wsss.stages.pretrain import BACKBONE, load_backbone
+
+SEGMENTER = "segmenter.pt"
+MULTIPLIERS = {"w": 1.0, "b": 2.0, "last_w": 10.0, "last_b": 20.0}
+
+
+class IterationBatches(Sampler[list[int]]):
+    """Batch indices for iterations [start, total): epoch-wise permutations seeded by
+    (seed, epoch), so a resumed run sees exactly the batches an uninterrupted one would."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, total: int) -> None:
+        self.n, self.bs, self.seed, self.start, self.total = n, batch_size, seed, start, total
+        self.per_epoch = max(1, n // batch_size)  # drop_last: full batches only
+
+    def __len__(self) -> int:
+        return self.total - self.start
+
+    def __iter__(self) -> Iterator[list[int]]:
+        perm, perm_epoch = None, -1
+        for it in range(self.start, self.total):
+            epoch, b = divmod(it, self.per_epoch)
+            if epoch != perm_epoch:
+                perm = torch.randperm(self.n, generator=epoch_generator(self.seed, epoch))
+                perm_epoch = epoch
+            yield perm[b * self.bs:(b + 1) * self.bs].tolist()
+
+
+class _WithLabels(SegmentationDataset):
+    """(image, mask, image-level label with background) for the self-training term."""
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        image, mask = super().__getitem__(index)
+        label = label_vector(self.records[index].labels, self.layout.num_classes)
+        return image, mask, torch.cat([torch.ones(1), label])
+
+
+def lr_factor(s: SegmentConfig, it: int) -> float:
+    if s.schedule == "step":
+        return 0.1 ** sum(it >= k for k in s.steps)
+    it = it // s.lr_every * s.lr_every
+    return max(0.0, 1.0 - it / s.iterations) ** s.poly_power
+
+
+def build(cfg: PipelineConfig, num_classes: int) -> nn.Module:
+    s = cfg.segment
+    return build_segmenter(s.arch, num_classes + 1, rates=s.aspp_rates, msc=s.msc)
+
+
+def initialise(model: nn.Module, cfg: PipelineConfig, inputs: Mapping[str, Path]) -> None:
+    s, base = cfg.segment, getattr(model, "base", model)
+    if s.init == "pretrain":
+        if s.arch.startswith("aspp"):
+            raise ValueError("segment/init=pretrain: the pretrain stage holds a VGG trunk; "
+                             "ASPP-ResNet needs init=torchvision, file or scratch")
+        load_backbone(base, inputs["pretrain"] / BACKBONE, layers=TRUNK)
+    elif s.init == "file":
+        path = Path(s.weights_file).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"segment/weights_file: {path} not found")
+        base.load_state_dict(load_torch(path))
+    elif s.init == "torchvision":
+        _torchvision_init(base, s.arch)
+
+
+def _torchvision_init(base: nn.Module, arch: str) -> None:
+    try:
+        if arch == "aspp":
+            from torchvision.models import ResNet101_Weights
+            state = ResNet101_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+            order = ["conv1", "bn1", None, None, "layer1", "layer2", "layer3", "layer4"]
+            mapped = {f"trunk.{i}.{k.split('.', 1)[1]}": v for k, v in state.items()
+                      for i, name in enumerate(order) if name and k.split(".")[0] == name}
+            missing = set(base.trunk.state_dict()) - {k[6:] for k in mapped}
+            if missing:
+                raise KeyError(f"torchvision ResNet-101 lacks {sorted(missing)[:3]}")
+            own = base.state_dict()
+            own.update(mapped)
+            base.load_state_dict(own)
+        elif arch == "largefov":
+            from torchvision.models import VGG16_Weights
+
+            from wsss.models.deeplab import LARGEFOV_VGG16, LargeFOV
+            from wsss.models.vgg import torchvision_vgg16_convs
+            convs = torchvision_vgg16_convs(VGG16_Weights.IMAGENET1K_V1.get_state_dict())
+            src = LargeFOV(specs=LARGEFOV_VGG16, num_classes=1, convs=convs).state_dict()
+            own = base.state_dict()
+            own.update({k: v for k, v in src.items() if k.split(".")[0] in TRUNK})
+            base.load_state_dict(own)
+        else:
+            raise ValueError(f"segment/init=torchvision: no ImageNet weights for {arch}")
+    except (OSError, RuntimeError) as err:
+        raise RuntimeError(f"segment/init=torchvision: could not fetch weights ({err}); set "
+                           "segment/init=file segment/weights_file=PATH") from err
+
+
+def segmentation_loss(outputs: torch.Tensor | list[torch.Tensor], masks: torch.Tensor,
+                      labels: torch.Tensor, self_training: bool) -> torch.Tensor:
+    """CE (ignore 255) on labels downsized to each output; + the DRS fork's self-training
+    CE on ``argmax(logits.detach() * image_label)`` when asked."""
+    loss = torch.zeros((), device=masks.device)
+    for logits in outputs if isinstance(outputs, list) else [outputs]:
+        small = F.interpolate(masks[:, None].float(), size=logits.shape[2:],
+                              mode="nearest")[:, 0].long()
+        if (small != 255).any():  # an all-ignored batch would make the mean NaN
+            loss = loss + F.cross_entropy(logits, small, ignore_index=255)
+        if self_training:
+            own = (logits.detach() * labels[:, :, None, None]).argmax(dim=1)
+            loss = loss + F.cross_entropy(logits, own)
+    return loss
+
+
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
+        report: Report = no_report) -> dict[str, float]:
+    seed_everything(cfg.seed)
+    s, device = cfg.segment, pick_device(cfg.device)
+    layout = common.open_layout(cfg)
+    model = build(cfg, layout.num_classes)
+    initialise(model, cfg, inputs)
+    model.to(device)
+    base = getattr(model, "base", model)
+    groups = base.param_groups()
+    params = [{"params": groups[k], "lr": s.lr * m, "initial_lr": s.lr * m,
+               "weight_decay": 0.0 if k.endswith("b") else s.weight_decay}
+              for k, m in MULTIPLIERS.items() if groups[k]]
+    optimizer = (torch.optim.SGD(params, lr=s.lr, momentum=s.momentum) if s.optimizer == "sgd"
+                 else torch.optim.Adam(params, lr=s.lr))
+    steps: list[Any] = []
+    if s.scale_range != (1.0, 1.0):
+        steps.append(RandomScale(*s.scale_range))
+    steps += [RandomCrop(s.crop), HorizontalFlip(0.5)]
+    mask_dir = inputs["labels"] / "labels" if s.labels == "pseudo" else None
+    dataset = _WithLabels(layout, common.records(cfg, layout, cfg.data.train_split),
+                          Compose(steps), seed=cfg.seed, gt_dir=cfg.eval.gt_dir,
+                          mask_dir=mask_dir)
+    start, ckpt, state = 0, out_dir / "checkpoint.pt", None
+    if ckpt.exists():
+        state = load_torch(ckpt)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["iteration"]
+    batches = iter(DataLoader(dataset, num_workers=cfg.data.workers, batch_sampler=(
+        IterationBatches(len(dataset), s.batch_size, cfg.seed, start, s.iterations))))
+    if state is not None:  # after the iterator, which draws its base seed from the RNG
+        set_rng_state(state["rng"])
+    model.train()
+    losses: list[float] = []
+    for it, (images, masks, labels) in enumerate(batches, start):
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * lr_factor(s, it)
+        loss = segmentation_loss(model(images.to(device)), masks.to(device), labels.to(device),
+                                 s.self_training)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        done = it + 1
+        if done % s.checkpoint_every == 0 or done == s.iterations:
+            save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "rng": rng_state(), "iteration": done}, ckpt)
+            report({"iteration": float(done), "seg/loss": float(np.mean(losses[-50:])),
+                    "seg/lr": s.lr * lr_factor(s, it)})
+    save_torch({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "num_classes": layout.num_classes}, out_dir / SEGMENTER)
+    final = load_torch(ckpt)
+    ckpt.unlink()
+    return {"seg/iterations": float(final["iteration"]),
+            "seg/final_loss": float(np.mean(losses[-50:])) if losses else float("nan")}
+
+
+def load(cfg: PipelineConfig, folder: Path, device: torch.device) -> nn.Module:
+    saved = load_torch(folder / SEGMENTER)
+    model = build(cfg, saved["num_classes"])
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device).eval()
