@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-ALL = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")
+from wsss.config import DRS_PLACEMENTS
 
 # DRS Table 1: controller -> mIoU (DeepLab-LargeFOV), learnable or constant delta
 DRS_TABLE1: dict[str, dict[str, Any]] = {
@@ -14,10 +14,7 @@ DRS_TABLE1: dict[str, dict[str, Any]] = {
 }
 
 # DRS Table 2: the nine placements (learnable controller, no refinement)
-DRS_TABLE2_PLACEMENTS: dict[str, tuple[str, ...]] = {
-    "none": (), "6": ("layer6",), "5-6": ALL[4:], "4-6": ALL[3:], "3-6": ALL[2:],
-    "2-6": ALL[1:], "1-6": ALL, "1-5": ALL[:5], "1-4": ALL[:4],
-}
+DRS_TABLE2_PLACEMENTS = DRS_PLACEMENTS
 DRS_TABLE2: dict[str, dict[str, Any]] = {
     name: ({"classifier/drs": "none"} if not layers else
            {"classifier/drs": "learnable", "classifier/drs_layers": layers})

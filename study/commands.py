@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from study.runner import Home, StudySpec, launch
@@ -74,9 +75,46 @@ def _finish(summary: dict[str, Any], spec: StudySpec, home: Home) -> int:
     print(f"\nstudy {spec.name}: {summary['status']} ({summary['trials']}/{spec.num_samples} "
           f"trials, {summary['errors']} errors) in {summary['seconds']:.0f} s")
     print(trial_table(summary["results"].get_dataframe(), spec))
+    _print_tables(spec.name, home)
     print(f"\nbrowse: mlflow ui --backend-store-uri {home.tracking_uri}\n"
           f"        optuna-dashboard {home.optuna_url}")
     return 0 if summary["status"] == "complete" else 1
+
+
+def _print_tables(name: str, home: Home) -> None:
+    """The paper tables this study fills, printed and written under WSSS_HOME/tables/."""
+    from analysis import render, report
+    from analysis.runs import StudyNotFound
+
+    try:
+        tables = [t for t in report.build(name, tracking_uri=home.tracking_uri) if t.filled]
+    except StudyNotFound as err:
+        print(f"(no tables: {err})")
+        return
+    out = report.write(name, tables, home.root / "tables" / name)
+    for t in tables:
+        print("\n" + render.markdown(t))
+    print(f"\ntables, figures and report: {out.parent} (also on the study's MLflow run)")
+
+
+def tables_command(args: argparse.Namespace) -> int:
+    from analysis import render, report
+    from analysis.runs import StudyNotFound
+    from analysis.tables import BUILDERS
+
+    home = Home.default()
+    names = list(BUILDERS) if args.table == "all" else [args.table]
+    try:
+        tables = report.build(args.study, names, args.metric, tracking_uri=home.tracking_uri)
+    except StudyNotFound as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for t in tables:
+        print(render.FORMATS[args.format](t) + "\n")
+    if args.out:
+        out = report.write(args.study, tables, Path(args.out))
+        print(f"wrote {out.parent}")
+    return 0
 
 
 def trial_table(df, spec: StudySpec) -> str:
@@ -153,3 +191,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     show = cmds.add_parser("show", help="a study's trials as MLflow holds them")
     show.add_argument("name")
     show.set_defaults(func=study_show)
+
+    tables = sub.add_parser("tables", help="rebuild the papers' tables from a study's MLflow runs")
+    tables.add_argument("study")
+    tables.add_argument("--table", default="all",
+                        choices=["all", "drs1", "drs2", "sse1", "sse2", "thresholds", "rw"])
+    tables.add_argument("--format", default="md", choices=["md", "tex", "csv"])
+    tables.add_argument("--metric", help="what fills our cells (default: the study's objective)")
+    tables.add_argument("--out", help="also write md/tex/csv/png + report.md here")
+    tables.set_defaults(func=tables_command)

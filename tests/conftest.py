@@ -24,3 +24,4 @@ def tiny_copy(tiny_root: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "tiny"
     shutil.copytree(tiny_root, dst)
     return dst
+

@@ -54,3 +54,11 @@ def test_the_rule_checker_catches_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import os\nfrom ray import tune\nimport mlflow.tracking\n")
     assert _imported_roots(bad) & set(FORBIDDEN_IN_WSSS) == {"ray", "mlflow"}
+
+
+def test_importing_analysis_loads_no_torch() -> None:
+    code = ("import sys, analysis.report, analysis.tables, analysis.runs\n"
+            "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

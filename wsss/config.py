@@ -57,6 +57,11 @@ class EvalConfig:
 
 
 LAYERS = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")  # DRS Table 2 groups
+# DRS Table 2's nine placements, by the names the paper's rows imply
+DRS_PLACEMENTS: dict[str, tuple[str, ...]] = {
+    "none": (), "6": LAYERS[5:], "5-6": LAYERS[4:], "4-6": LAYERS[3:], "3-6": LAYERS[2:],
+    "2-6": LAYERS[1:], "1-6": LAYERS, "1-5": LAYERS[:5], "1-4": LAYERS[:4],
+}
 
 
 @dataclass(frozen=True)

@@ -88,3 +88,29 @@ def test_an_existing_study_name_is_refused(ray_session, tiny_root, tmp_path) -> 
                         (tmp_path / "home").mkdir(parents=True) is None else None)
     with pytest.raises(FileExistsError, match="unique"):
         launch(_spec("taken", tiny_root, samples=1), home)
+
+
+def test_a_stage_trainable_tunes_thresholds_over_fixed_maps(ray_session, tiny_root, tmp_path):
+    from ray import tune
+
+    from study.runner import _study_run
+    from trainables.context import StudyContext
+    from trainables.stages import stage_trainable
+
+    home = Home(tmp_path / "home")
+    spec = _spec("alone", tiny_root)
+    experiment_id, run_id = _study_run(home, spec)
+    ctx = StudyContext(name="alone", objective="pseudo/miou", base=spec.overrides,
+                       cache_root=str(home.cache), tracking_uri=home.tracking_uri,
+                       experiment_id=experiment_id, study_run_id=run_id)
+    trainable = tune.with_parameters(
+        tune.with_resources(stage_trainable("pseudo_labels"), {"cpu": 1}), study=ctx)
+    results = tune.Tuner(
+        trainable, param_space={"pseudo": {"alpha": tune.grid_search([0.2, 0.4])}},
+        run_config=tune.RunConfig(storage_path=str(home.results), name="alone", verbose=0),
+    ).fit()
+    assert results.num_errors == 0 and len(results) == 2
+    alphas = sorted(r.config["pseudo"]["alpha"] for r in results)
+    assert alphas == [0.2, 0.4] and all(r.metrics["stage"] == 4 for r in results)
+    assert len([p for p in (home.cache / "cams").iterdir() if p.is_dir()]) == 1  # shared maps
+    assert len([p for p in (home.cache / "pseudo_labels").iterdir() if p.is_dir()]) == 2

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -66,10 +64,6 @@ def loader(dataset: Dataset, batch_size: int, *, workers: int, seed: int = 0, ep
 def step_decay(decay_epochs: Sequence[int], steps_per_epoch: int) -> Callable[[int], float]:
     """x0.1 at the start of each listed 1-based epoch (DRS ``reduce_lr``), per optimiser step."""
     return lambda step: 0.1 ** sum(d <= step // steps_per_epoch + 1 for d in decay_epochs)
-
-
-def cosine(total_steps: int) -> Callable[[int], float]:
-    return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
 
 def fit(
@@ -175,10 +169,3 @@ def write_stage_overlay(cfg: PipelineConfig, layout: VocLayout, out_dir: Path,
     scale = max(1, 256 // max(1, cfg.cams.input_size or 256))  # small synthetic images
     write_overlay(out_dir, layout, names, out_dir / "overlay.png", gt_dir=cfg.eval.gt_dir,
                   scale=scale)
-
-
-def label_array(recs: Sequence[Record], num_classes: int) -> np.ndarray:
-    out = np.zeros((len(recs), num_classes), np.float32)
-    for i, r in enumerate(recs):
-        out[i, list(r.labels)] = 1.0
-    return out

@@ -131,3 +131,15 @@ def test_fingerprint_changes_with_content(tiny_copy: Path) -> None:
     assert dataset_fingerprint(layout) == before
     (tiny_copy / "ImageSets" / "Segmentation" / "val.txt").write_text("2027_000000\n")
     assert dataset_fingerprint(layout) != before
+
+
+def test_random_resize_long_keeps_aspect_and_range() -> None:
+    from wsss.data.transforms import RandomResizeLong, RandomScale
+
+    sample = {"image": np.zeros((30, 60, 3), np.uint8), "mask": np.zeros((30, 60), np.uint8)}
+    for seed in range(5):
+        out = RandomResizeLong(90, 120)(sample, np.random.default_rng(seed))
+        h, w = out["image"].shape[:2]
+        assert 90 <= w <= 120 and abs(w / h - 2.0) < 0.05 and out["mask"].shape == (h, w)
+    scaled = RandomScale(0.5, 0.5)(sample, np.random.default_rng(0))
+    assert scaled["image"].shape[:2] == (15, 30)

@@ -17,6 +17,7 @@ from wsss.pipeline import run_pipeline
 from wsss.runtime import load_torch
 from wsss.stages import classify
 from wsss.stages.pretrain import load_backbone
+from wsss.testing import Interrupt, interrupt_at
 
 
 def _cfg(root: Path, **overrides) -> config.PipelineConfig:
@@ -78,20 +79,12 @@ def test_same_config_and_seed_same_numbers(tiny_run, tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-class _Interrupt(Exception):
-    pass
-
-
 def test_killed_classifier_resumes_from_its_checkpoint(tiny_root: Path, tmp_path: Path) -> None:
     cfg = _cfg(tiny_root, **{"classifier/epochs": 3, "classifier/drs": "learnable"})
 
-    def stop_after_first_epoch(stage: str, metrics) -> None:
-        if stage == "classify" and metrics.get("epoch") == 1.0:
-            raise _Interrupt
-
     cache = StageCache(tmp_path / "a")
-    with pytest.raises(_Interrupt):
-        run_pipeline(cfg, cache, until="classify", report=stop_after_first_epoch)
+    with pytest.raises(Interrupt):
+        run_pipeline(cfg, cache, until="classify", report=interrupt_at("classify", "epoch", 1))
     partial = next((cache.root / "classify").glob("*.partial"))
     assert load_torch(partial / "checkpoint.pt")["epoch"] == 1
     epochs = []

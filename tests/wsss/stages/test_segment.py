@@ -14,6 +14,7 @@ from wsss.pipeline import plan, run_pipeline
 from wsss.runtime import load_torch
 from wsss.stages import segment
 from wsss.stages.segment import IterationBatches
+from wsss.testing import Interrupt, interrupt_at
 
 
 def _cfg(root: Path, **overrides) -> config.PipelineConfig:
@@ -49,21 +50,13 @@ def test_iteration_batches_resume_where_they_stopped() -> None:
     assert sorted(sum(full[:3], [])) == sorted(set(sum(full[:3], [])))  # one epoch: no repeats
 
 
-class _Interrupt(Exception):
-    pass
-
-
 def test_killed_segmentation_resumes_from_its_checkpoint(tiny_root: Path, tmp_path: Path) -> None:
     cfg = _cfg(tiny_root, **{"segment/labels": "gt", "segment/iterations": 6,
                              "segment/checkpoint_every": 2})
 
-    def stop(stage: str, metrics) -> None:
-        if stage == "segment" and metrics.get("iteration") == 4.0:
-            raise _Interrupt
-
     cache = StageCache(tmp_path / "a")
-    with pytest.raises(_Interrupt):
-        run_pipeline(cfg, cache, until="segment", report=stop)
+    with pytest.raises(Interrupt):
+        run_pipeline(cfg, cache, until="segment", report=interrupt_at("segment", "iteration", 4))
     seen = []
     resumed = run_pipeline(cfg, cache, until="segment",
                            report=lambda s, m: seen.append(m.get("iteration")))

@@ -1,0 +1,40 @@
+"""Build every table of a study, write them (md, tex, csv, png, report.md) and log them as
+artifacts on the study's MLflow run. Never reruns a stage: MLflow is the only input."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import mlflow
+
+from analysis import plots, render
+from analysis.runs import load_trials, study_objective, study_run_id
+from analysis.tables import BUILDERS, Table
+
+
+def build(study: str, tables: Sequence[str] = tuple(BUILDERS), metric: str | None = None,
+          tracking_uri: str | None = None) -> list[Table]:
+    """The requested tables; ``metric`` defaults to the study's objective."""
+    df = load_trials(study, tracking_uri)
+    metric = metric or study_objective(study) or "pseudo/miou"
+    return [BUILDERS[name](df, metric) for name in tables]
+
+
+def write(study: str, tables: list[Table], out: Path, *, log: bool = True) -> Path:
+    """All formats and figures under ``out``, ``report.md`` bundling them; logged to MLflow."""
+    out.mkdir(parents=True, exist_ok=True)
+    sections = [f"# Tables of study `{study}`", ""]
+    for t in tables:
+        for fmt, fn in render.FORMATS.items():
+            (out / f"{t.key}.{fmt}").write_text(fn(t) + "\n")
+        png = plots.plot(t, out / f"{t.key}.png")
+        sections += [render.markdown(t), ""]
+        if png:
+            sections += [f"![{t.title}]({png.name})", ""]
+    report = out / "report.md"
+    report.write_text("\n".join(sections))
+    run_id = study_run_id(study) if log else None
+    if run_id:
+        mlflow.MlflowClient().log_artifacts(run_id, str(out), "tables")
+    return report

@@ -1,0 +1,118 @@
+"""Paper tables from real MLflow runs in a temp sqlite store (no mocks)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from analysis import render, report
+from analysis.runs import StudyNotFound, load_trials
+from analysis.tables import drs_table1, drs_table2, thresholds_table
+from study.cli import main
+
+ALL = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")
+
+
+def _trial(parent: str, params: dict, metrics: dict, status: str = "FINISHED") -> None:
+    with mlflow.start_run(parent_run_id=parent, tags={"kind": "trial"}) as run:
+        mlflow.log_params({k: str(v) for k, v in params.items()})  # as trainables log them
+        mlflow.log_metrics(metrics)
+    if status != "FINISHED":
+        mlflow.MlflowClient().set_terminated(run.info.run_id, status=status)
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("WSSS_HOME", str(tmp_path / "home"))
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("s")
+    with mlflow.start_run(tags={"kind": "study"}) as study:
+        mlflow.log_params({"study/objective": "pseudo/miou"})
+    sid = study.info.run_id
+    for seed, v in ((0, 0.70), (1, 0.74)):
+        _trial(sid, {"classifier/drs": "learnable", "classifier/drs_layers": ALL, "seed": seed,
+                     "pseudo/alpha": 0.2, "pseudo/beta": 0.2}, {"pseudo/miou": v})
+    _trial(sid, {"classifier/drs": "constant", "classifier/drs_delta": 0.55,
+                 "classifier/drs_layers": ALL, "seed": 0, "pseudo/alpha": 0.3,
+                 "pseudo/beta": 0.2}, {"pseudo/miou": 0.77, "seg/miou": 0.71})
+    _trial(sid, {"classifier/drs": "constant", "classifier/drs_delta": 0.35,
+                 "classifier/drs_layers": ALL, "seed": 0}, {"pseudo/miou": 0.60})
+    _trial(sid, {"classifier/drs": "none", "classifier/drs_layers": ALL, "seed": 0},
+           {"pseudo/miou": 0.59})
+    _trial(sid, {"classifier/drs": "learnable", "classifier/drs_layers": ALL[3:], "seed": 0},
+           {"pseudo/miou": 0.75})
+    _trial(sid, {"classifier/drs": "constant", "classifier/drs_delta": 0.9,
+                 "classifier/drs_layers": ALL}, {"pseudo/miou": 0.99}, status="KILLED")
+    return uri
+
+
+def test_params_come_back_typed_and_killed_runs_are_left_out(store: str) -> None:
+    df = load_trials("s")
+    assert len(df) == 6  # the KILLED orphan is not a trial result
+    deltas = df["classifier/drs_delta"].dropna()
+    assert all(isinstance(d, float) for d in deltas) and 0.55 in set(deltas)
+    assert all(isinstance(v, tuple) for v in df["classifier/drs_layers"])
+    assert set(df["seed"].dropna()) == {0, 1} and isinstance(df["seed"].iloc[0], int)
+
+
+def test_drs_table1_layout_seeds_and_missing_cells(store: str) -> None:
+    t = drs_table1(load_trials("s"), "pseudo/miou")
+    labels = [row[0][0] for row in t.rows]
+    assert labels[:8] == ["learnable", "δ = 0.90", "δ = 0.80", "δ = 0.70", "δ = 0.60",
+                          "δ = 0.55", "δ = 0.50", "δ = 0.40"]
+    assert labels[8:] == ["δ = 0.35"]  # searched outside the paper's grid: appended
+    learnable, _ = t.rows[0][1][0], t.rows[0][1][1]
+    assert learnable.n == 2 and learnable.mean == pytest.approx(0.72)
+    assert learnable.text(100) == "72.0 ± 2.8 (n=2)"  # sample std of 70 and 74
+    assert t.rows[5][1][0].text(100) == "77.0" and t.rows[5][1][1] == 62.8
+    assert t.rows[1][1][0].n == 0 and t.rows[1][1][1] == 51.9  # 0.90: only a KILLED run
+    md = render.markdown(t)
+    assert "| δ = 0.90 | – | 51.9 |" in md and "pseudo/miou" in md  # missing stays missing
+    seg = drs_table1(load_trials("s"), "seg/miou")
+    assert seg.rows[5][1][0].text(100) == "71.0" and seg.rows[0][1][0].n == 0
+
+
+def test_drs_table2_marks_and_thresholds_grid(store: str) -> None:
+    df = load_trials("s")
+    t2 = drs_table2(df, "pseudo/miou")
+    rows = {tuple(labels): cells for labels, cells in t2.rows}
+    assert rows[("-",) * 6][0].text(100) == "59.0" and rows[("-",) * 6][1] == 50.1
+    assert rows[("-", "-", "-", "✓", "✓", "✓")][0].text(100) == "75.0"
+    assert rows[("✓",) * 6][0].n == 2  # learnable in 1-6
+    th = thresholds_table(df, "pseudo/miou")
+    assert th.columns == ["0.20"] and [r[0][0] for r in th.rows] == ["0.20", "0.30"]
+    assert th.rows[1][1][0].text(100) == "77.0"
+
+
+def test_formats_and_report_logged_on_the_study_run(store: str, tmp_path: Path) -> None:
+    tables = report.build("s", ["drs1", "drs2", "thresholds"])
+    tex = render.latex(tables[0])
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "$\\delta$ = 0.55" in tex
+    rows = list(csv.reader(io.StringIO(render.csv_text(tables[0]))))
+    assert rows[0] == ["controller", "ours (pseudo/miou) mean", "ours (pseudo/miou) std",
+                       "ours (pseudo/miou) n", "paper"]
+    assert rows[1][:4] == ["learnable", "0.720000", "0.028284", "2"]
+    out = report.write("s", tables, tmp_path / "tables")
+    assert {p.name for p in out.parent.iterdir()} >= {"report.md", "drs1.png", "drs1.tex",
+                                                      "drs2.png", "thresholds.png"}
+    study = mlflow.search_runs(experiment_names=["s"], filter_string="tags.kind = 'study'")
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(study.run_id[0], "tables")}
+    assert "tables/report.md" in names and "tables/drs1.png" in names
+
+
+def test_cli_prints_tables_and_refuses_unknown_or_empty(store: str, capsys) -> None:
+    assert main(["tables", "s", "--table", "drs1"]) == 0
+    assert "| learnable | 72.0 ± 2.8 (n=2) | 62.9 |" in capsys.readouterr().out
+    assert main(["tables", "nope"]) == 2
+    assert "no study named 'nope'" in capsys.readouterr().err
+    mlflow.set_experiment("empty")
+    assert main(["tables", "empty"]) == 2
+    assert "no finished trials" in capsys.readouterr().err
+    with pytest.raises(StudyNotFound):
+        load_trials("empty")
