@@ -10,6 +10,7 @@ Subcommands import what they need when they run, so `wsss data ...` never pays f
     wsss study run [SPACE] [--grid drs1] [--samples N] [--objective pseudo/miou] [--profile quick]
     wsss study resume NAME | wsss study ls | wsss study show NAME
     wsss tables STUDY [--table drs1|drs2|sse1|sse2|thresholds|rw|all] [--format md|tex|csv]
+    wsss cache ls|du|gc [--cache DIR] [--stage STAGE]
 """
 
 from __future__ import annotations
@@ -56,11 +57,13 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from study.commands import ensure_data
     from wsss import config
     from wsss.cache import StageCache
     from wsss.pipeline import run_pipeline
 
     cfg = config.resolve(config.parse_overrides(args.overrides), yaml_path=args.config)
+    ensure_data(cfg)
 
     def on_stage(entry) -> None:
         how = "cached" if entry.hit else f"computed in {entry.seconds:.1f} s"
@@ -90,6 +93,32 @@ def _viz_overlay(args: argparse.Namespace) -> int:
     out = write_overlay(stage_dir, layout, names, Path(args.out or stage_dir / "overlay.png"),
                         gt_dir=cfg.eval.gt_dir, scale=args.scale)
     print(f"wrote {out}")
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from wsss.cache import StageCache
+
+    cache = StageCache(args.cache)
+    if args.cache_command == "gc":
+        removed = cache.gc(stages=tuple(args.stage or ()))
+        print(f"removed {len(removed)} folder(s) from {cache.root}")
+        return 0
+    entries = cache.entries()
+    if args.cache_command == "ls":
+        for e in entries:
+            print(f"{e['stage']:<14}{e['key']}  {e['bytes'] / 1e6:8.1f} MB  {e['seconds']:8.1f} s"
+                  f"  {e['created']}")
+    totals: dict[str, list[float]] = {}
+    for e in entries:
+        totals.setdefault(e["stage"], [0, 0])
+        totals[e["stage"]][0] += 1
+        totals[e["stage"]][1] += e["bytes"]
+    if args.cache_command == "du":
+        for stage, (n, size) in sorted(totals.items()):
+            print(f"{stage:<14}{int(n):>5} entries  {size / 1e6:10.1f} MB")
+    print(f"{len(entries)} entries, {sum(t[1] for t in totals.values()) / 1e6:.1f} MB "
+          f"in {cache.root}")
     return 0
 
 
@@ -140,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     overlay.add_argument("--scale", type=int, default=1, help="nearest-neighbour zoom")
     overlay.add_argument("--out", help="PNG path (default: STAGE_DIR/overlay.png)")
     overlay.set_defaults(func=_viz_overlay)
+
+    cache = sub.add_parser("cache", help="inspect and clean the stage cache").add_subparsers(
+        dest="cache_command", required=True)
+    for name, text in (("ls", "every entry: stage, key, size, compute time"),
+                       ("du", "size per stage"),
+                       ("gc", "remove abandoned .partial folders (and --stage entries)")):
+        cmd = cache.add_parser(name, help=text)
+        cmd.add_argument("--cache", default=".wsss/cache", help="stage cache root")
+        if name == "gc":
+            cmd.add_argument("--stage", action="append", help="also delete this stage's entries")
+        cmd.set_defaults(func=_cache)
 
     from study.commands import add_parser as add_study
 

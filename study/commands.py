@@ -29,11 +29,15 @@ def _init_ray(home: Home) -> None:
 
 
 def _ensure_data(overrides: dict[str, Any]) -> None:
-    """The synthetic profiles generate their benchmark on first use (embedded defaults)."""
     from wsss import config
+
+    ensure_data(config.resolve(overrides))
+
+
+def ensure_data(cfg: Any) -> None:
+    """The synthetic profiles generate their benchmark on first use (embedded defaults)."""
     from wsss.data.synthetic import generate
 
-    cfg = config.resolve(overrides)
     if cfg.profile in SYNTHETIC:
         meta = generate(cfg.data.root, SYNTHETIC[cfg.profile], seed=0)
         if not meta.get("reused"):
@@ -46,9 +50,8 @@ def study_run(args: argparse.Namespace) -> int:
     home = Home.default()
     overrides = {"profile": args.profile, "preset": args.preset,
                  **config.parse_overrides(args.overrides)}
-    if "data/root" in overrides or args.profile in SYNTHETIC:
-        root = overrides.get("data/root") or config.resolve(overrides).data.root
-        overrides["data/root"] = os.path.abspath(root)  # trials run in other folders
+    root = overrides.get("data/root") or config.resolve(overrides).data.root
+    overrides["data/root"] = os.path.abspath(os.path.expanduser(root))  # trials run elsewhere
     config.resolve(overrides)  # fail now, naming the key, not inside a trial
     name = args.name or f"{args.grid or args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
     if home.spec_path(name).exists():

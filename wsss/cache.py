@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -93,3 +94,38 @@ class StageCache:
                        partial / MANIFEST)
             os.replace(partial, self.path(stage, key))
             return CacheEntry(stage, key, self.path(stage, key), metrics, False, seconds)
+
+    # --- housekeeping (`wsss cache ls|du|gc`) ---------------------------------------------
+    def entries(self) -> list[dict[str, Any]]:
+        """Published entries with their manifest and size on disk."""
+        out = []
+        for manifest in sorted(self.root.glob(f"*/*/{MANIFEST}")):
+            info = json.loads(manifest.read_text())
+            info["bytes"] = _size(manifest.parent)
+            info["path"] = str(manifest.parent)
+            out.append(info)
+        return out
+
+    def gc(self, *, stages: tuple[str, ...] = (), partial: bool = True) -> list[Path]:
+        """Remove abandoned ``.partial`` folders nobody is computing (their lock is free), and,
+        if ``stages`` are named, every published entry of those stages. Returns what went."""
+        removed = []
+        for folder in sorted(self.root.glob("*/*.partial")) if partial else []:
+            key = folder.name.removesuffix(".partial")
+            with open(folder.parent / f"{key}.lock", "a") as fh:
+                try:  # a live computation holds the lock: leave it alone
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                shutil.rmtree(folder)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+            removed.append(folder)
+        for stage in stages:
+            for entry in sorted((self.root / stage).glob(f"*/{MANIFEST}")):
+                shutil.rmtree(entry.parent)
+                removed.append(entry.parent)
+        return removed
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
