@@ -21,7 +21,7 @@ def no_report(metrics: Mapping[str, float]) -> None:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when present, else CPU. Never a bare ``.cuda()``."""
+    """``auto``: CUDA when present, else CPU; stages move tensors with ``.to(device)``."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
