@@ -3,9 +3,11 @@
 A field ``data.root`` is the flat key ``data/root`` everywhere: YAML files, CLI overrides
 (``data/root=/datasets/VOC2012``), Optuna parameter names, MLflow params and table columns.
 
-Resolution order (later wins): defaults -> preset -> segmenter recipe -> profile -> YAML -> CLI.
+Resolution order (later wins): defaults -> method -> preset -> segmenter recipe -> profile ->
+YAML -> CLI.
 
-* Defaults are the authors' reference code at VOC scale.
+* Defaults are the DRS authors' reference code at VOC scale; ``method=ssenet`` overlays the
+  SSENet/psa reference code (``METHODS``).
 * A **preset** (``reference``, ``paper``) holds every paper-vs-code difference of SPEC.md.
 * A **segmenter recipe** (by ``segment/arch``) holds DeepLab-LargeFOV's or DeepLab-v2's solver.
 * A **profile** (``voc``, ``quick``, ``tiny``, ``full``) fits sizes, widths and budgets to a
@@ -77,27 +79,44 @@ class PretrainConfig:
               "required when source=file")
 
 
+CLASSIFIER_ARCHS = ("vgg16_d1", "narrow", "narrow_os8", "resnet38", "resnet50", "resnet101")
+
+
 @dataclass(frozen=True)
 class ClassifierConfig:
-    arch: Literal["vgg16_d1", "narrow", "narrow_os8"] = "vgg16_d1"  # narrow: synthetic 64 px
+    arch: Literal["vgg16_d1", "narrow", "narrow_os8", "resnet38", "resnet50",
+                  "resnet101"] = "vgg16_d1"  # narrow*: synthetic 64/128 px; resnet*: SSENet
     drs: Literal["none", "constant", "learnable"] = "learnable"  # the suppression controller
     drs_delta: float = 0.55  # constant controller's delta in (0, 1]
     drs_layers: tuple[str, ...] = LAYERS  # groups whose ReLUs become DRS (Table 2)
     optimizer: Literal["sgd", "adam"] = "sgd"
     lr: float = 1e-3  # base LR (run.sh); groups x1 / x2 / x10 / x20
-    momentum: float = 0.9
+    momentum: float = 0.9  # SSENet/psa reference: 5e-4 (PolyOptimizer's positional-arg bug)
     nesterov: bool = True  # train_cls.py:56; not in the paper
-    weight_decay: float = 5e-4  # on every group, biases included (train_cls.py)
+    weight_decay: float = 5e-4  # DRS: every group, biases included; SSENet: weights only
+    decay_biases: bool = True  # False: no weight decay on biases (psa PolyOptimizer groups)
     epochs: int = 15
-    decay_epochs: tuple[int, ...] = (5, 10)  # x0.1 at the start of these 1-based epochs
+    schedule: Literal["step", "poly"] = "step"  # step: DRS; poly: SSENet lr (1 - k/K)^power
+    decay_epochs: tuple[int, ...] = (5, 10)  # step: x0.1 at the start of these 1-based epochs
+    poly_power: float = 0.9
     batch_size: int = 10  # the global batch: run.sh's 5 per GPU x 2 GPUs
     resize: int = 384  # square resize before cropping (aspect ratio ignored, as DRS)
+    scale_range: tuple[int, int] = (0, 0)  # SSENet: long side in [lo, hi], aspect kept; 0 = off
     crop: int = 320  # random crop (paper: 321)
     jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.3, 0.1)  # brightness..hue
+    ser_rate: float | None = None  # SSENet branch downsample rate r; None = no SER (baseline)
+    ser_weight: float = 1.0  # eta, the SER loss weight (hard-coded 1 in the reference)
     select: Literal["last", "oracle"] = "last"  # oracle: best epoch by GT mIoU (needs oracle)
 
     def __post_init__(self) -> None:
         check(0.0 < self.drs_delta <= 1.0, "drs_delta", f"must be in (0, 1], got {self.drs_delta}")
+        check(self.ser_rate is None or 0.0 < self.ser_rate < 1.0, "ser_rate",
+              f"must be in (0, 1) or null, got {self.ser_rate}")
+        check(self.ser_weight >= 0.0, "ser_weight", "must be >= 0")
+        lo, hi = self.scale_range
+        check(0 <= lo <= hi, "scale_range", f"need 0 <= low <= high, got {self.scale_range}")
+        check(self.drs == "none" or not self.arch.startswith("resnet"), "drs",
+              "DRS is defined on the VGG layer groups; use drs=none with a ResNet")
         unknown = [g for g in self.drs_layers if g not in LAYERS]
         check(not unknown, "drs_layers", f"unknown {unknown}; allowed {list(LAYERS)}")
         check(self.epochs > 0 and self.batch_size > 0, "epochs", "epochs and batch_size > 0")
@@ -111,6 +130,8 @@ class CamConfig:
     flip: bool = False  # add horizontally flipped passes
     align_corners: bool = True  # DRS cam_normalize upsamples with True
     store: Literal["uint8", "float16"] = "uint8"  # uint8 = floor(x * 255), as DRS saves
+    bg_score: float | None = None  # SSENet Eq. 3 alpha (0.2): cam/miou at this constant
+    # background; None: cam/miou is the best of a 0.05..0.6 sweep (a GT peek, reported only)
     batch_size: int = 16
 
 
@@ -134,6 +155,47 @@ class PseudoLabelConfig:
 
     def __post_init__(self) -> None:
         check(0.0 <= self.beta <= 1.0, "beta", f"saliency threshold in [0, 1], got {self.beta}")
+
+
+@dataclass(frozen=True)
+class CrfLabelConfig:
+    """SSENet/psa confident regions (SPEC §2.3): dense CRF on [(1 - max)^a, cams] for two a."""
+
+    la_power: float = 4.0  # low alpha: big background score; its foreground is confident
+    ha_power: float = 24.0  # high alpha: small background score; its background is confident
+    workers: int = 2  # CRF processes (pydensecrf is single-threaded)
+
+
+@dataclass(frozen=True)
+class AffinityConfig:
+    """AffinityNet (SPEC §2.4) on the la/ha labels; the backbone starts from ``pretrain``."""
+
+    lr: float = 0.01  # SSE (psa README: 0.1)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    momentum: float = 5e-4  # psa PolyOptimizer bug, as the classifier
+    weight_decay: float = 5e-4  # weights only
+    poly_power: float = 0.9
+    epochs: int = 8
+    batch_size: int = 8
+    crop: int = 448
+    jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.3, 0.1)
+    dims: tuple[int, int, int] = (64, 128, 256)  # the three 1x1 heads (their concat -> f9)
+
+    def __post_init__(self) -> None:
+        check(self.epochs > 0 and self.batch_size > 0, "epochs", "epochs and batch_size > 0")
+
+
+@dataclass(frozen=True)
+class RandomWalkConfig:
+    beta: float = 8.0  # affinity power
+    steps: int = 256  # t: the reference's logt = 8 squarings is T^256
+    background: Literal["constant", "power"] = "constant"  # SSE 0.2; psa (1 - max)^16
+    bg_score: float = 0.2
+    bg_power: float = 16.0
+
+    def __post_init__(self) -> None:
+        check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
+        check(self.beta > 0, "beta", f"must be > 0, got {self.beta}")
 
 
 @dataclass(frozen=True)
@@ -189,6 +251,9 @@ class PipelineConfig:
     cams: CamConfig = field(default_factory=CamConfig)
     refine: RefineConfig = field(default_factory=RefineConfig)
     pseudo: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
+    crf: CrfLabelConfig = field(default_factory=CrfLabelConfig)
+    affinity: AffinityConfig = field(default_factory=AffinityConfig)
+    random_walk: RandomWalkConfig = field(default_factory=RandomWalkConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -198,18 +263,56 @@ class PipelineConfig:
               "oracle selection peeks at pixel ground truth: set oracle=true to allow it")
 
 
-# Paper-vs-code differences (SPEC.md §3). Defaults are the reference code's values.
-PRESETS: dict[str, dict[str, Any]] = {
-    "reference": {},
-    "paper": {
-        "classifier/nesterov": False,  # not mentioned in the paper
-        "classifier/batch_size": 5,  # the paper's batch (code: 5 x nGPU = 10)
-        "classifier/crop": 321,
-        "refine/epochs": 15,
-        "refine/decay_epochs": (5, 10),
-        "refine/batch_size": 5,
-        "pseudo/beta": 0.06,  # the paper's saliency threshold (code: 50/255)
-        "pseudo/conflict_count": 0,  # the conflict rule is in the code only
+# The SSENet pipeline's reference code (SSE/psa, SPEC §2), overlaid on the DRS defaults.
+METHODS: dict[str, dict[str, Any]] = {
+    "drs": {},
+    "ssenet": {
+        "pretrain/source": "file",  # ResNet-38 converted from MXNet (psa's .pth)
+        "classifier/arch": "resnet38",
+        "classifier/drs": "none",
+        "classifier/lr": 0.01,
+        "classifier/momentum": 5e-4,  # PolyOptimizer passes weight_decay as momentum (bug)
+        "classifier/nesterov": False,
+        "classifier/decay_biases": False,
+        "classifier/schedule": "poly",
+        "classifier/batch_size": 16,
+        "classifier/scale_range": (448, 768),
+        "classifier/crop": 448,
+        "classifier/ser_rate": 0.3,  # train_cls_ser.py:140, hard-coded
+        "cams/input_size": 0,  # each image at its own size
+        "cams/scales": (1.0, 0.5, 1.5, 2.0),
+        "cams/fusion": "sum",
+        "cams/flip": True,
+        "cams/align_corners": False,
+        "cams/bg_score": 0.2,  # Eq. 3
+        "eval/protocol": "mean",  # evaluation.py: plain mean over all 21 classes
+        "eval/gt_dir": "SegmentationClass",  # not SBD's Aug masks (SSENet-pytorch#4)
+        "segment/arch": "aspp",  # no SSENet DeepLab code exists: DRS's v2 recipe (SPEC §2.6)
+    },
+}
+
+# Paper-vs-code differences (SPEC.md §3), per method. Defaults are the reference code's.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "drs": {
+        "reference": {},
+        "paper": {
+            "classifier/nesterov": False,  # not mentioned in the paper
+            "classifier/batch_size": 5,  # the paper's batch (code: 5 x nGPU = 10)
+            "classifier/crop": 321,
+            "refine/epochs": 15,
+            "refine/decay_epochs": (5, 10),
+            "refine/batch_size": 5,
+            "pseudo/beta": 0.06,  # the paper's saliency threshold (code: 50/255)
+            "pseudo/conflict_count": 0,  # the conflict rule is in the code only
+        },
+    },
+    "ssenet": {
+        "reference": {},
+        "paper": {
+            "classifier/momentum": 0.9,  # what PolyOptimizer meant (psa#28, SEAM#21)
+            "affinity/momentum": 0.9,
+            "classifier/batch_size": 8,  # the paper's batch (code default 16)
+        },
     },
 }
 
@@ -256,6 +359,27 @@ _SYNTHETIC = {
     "segment/msc": False,
     "segment/checkpoint_every": 50,
 }
+# SSENet at synthetic scale: the DRS quick protocol's narrow net and fine-tune, plus SER's
+# scale augmentation scaled from [448, 768] / 448 to 64 px, and AffinityNet on the narrow net.
+_SYNTHETIC_SSENET = {
+    "classifier/nesterov": False,
+    "classifier/schedule": "poly",
+    "classifier/scale_range": (64, 110),  # 768 / 448 x 64
+    "cams/input_size": 64,  # synthetic images are 64 px already: batched, not resized
+    "affinity/optimizer": "adam",
+    "affinity/lr": 1e-3,
+    "affinity/epochs": 3,
+    "affinity/batch_size": 32,
+    "affinity/crop": 64,
+    "affinity/jitter": (0.0, 0.0, 0.0, 0.0),
+    "affinity/dims": (16, 32, 64),
+}
+METHOD_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "drs": {},
+    "ssenet": {"quick": _SYNTHETIC_SSENET, "tiny": {**_SYNTHETIC_SSENET, "affinity/epochs": 1},
+               "full": {**_SYNTHETIC_SSENET, "classifier/scale_range": (128, 220),
+                        "cams/input_size": 128, "affinity/crop": 128}},
+}
 PROFILES: dict[str, dict[str, Any]] = {
     "voc": {},
     "quick": {**_SYNTHETIC, "data/root": "data/synth-quick"},
@@ -275,21 +399,31 @@ def resolve(
     yaml_path: str | Path | None = None,
     cls: type = PipelineConfig,
 ) -> Any:
-    """Defaults -> preset overlay -> YAML -> overrides, as a frozen ``cls``."""
+    """Defaults -> method -> preset -> segmenter -> profile -> YAML -> overrides, frozen."""
     user: dict[str, Any] = {}
     if yaml_path is not None:
         user.update(load_yaml(yaml_path))
     user.update(flatten(unflatten(dict(overrides or {}))))
     values = flatten(cls())
-    for name, table in (("preset", PRESETS), ("segment/arch", SEGMENTERS),
-                        ("profile", PROFILES)):
-        if name not in values:  # another config class without this choice
-            continue
-        # the profile may itself choose the arch: read choices as overlaid so far
-        choice = user.get(name, values[name])
-        if choice not in table:
-            raise ConfigError(f"{name}: {choice!r} is not one of {sorted(table)}")
-        values.update(table[choice])
+
+    def choice(name: str, table: Mapping[str, Any]) -> Any:
+        # a table may itself choose a later one (a profile picks the arch): read as overlaid
+        value = user.get(name, values[name])
+        if value not in table:
+            raise ConfigError(f"{name}: {value!r} is not one of {sorted(table)}")
+        return value
+
+    if "method" in values:  # another config class has no method, preset or profile
+        method = choice("method", METHODS)
+        values.update(METHODS[method])
+        values.update(PRESETS[method][choice("preset", PRESETS[method])])
+        profile = choice("profile", PROFILES)
+        scale = {**PROFILES[profile], **METHOD_PROFILES[method].get(profile, {})}
+        arch = user.get("segment/arch", scale.get("segment/arch", values["segment/arch"]))
+        if arch not in SEGMENTERS:
+            raise ConfigError(f"segment/arch: {arch!r} is not one of {sorted(SEGMENTERS)}")
+        values.update(SEGMENTERS[arch])  # the recipe of the arch that will run
+        values.update(scale)
     unknown = sorted(set(user) - set(values))
     if unknown:
         key = unknown[0]

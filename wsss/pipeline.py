@@ -1,6 +1,8 @@
 """The stage graph and `run_pipeline`, executing stages through the stage cache.
 
-DRS:  pretrain -> classify -> cams -> [refine] -> pseudo_labels -> [segment -> evaluate]
+DRS:     pretrain -> classify -> cams -> [refine] -> pseudo_labels -> [segment -> evaluate]
+SSENet:  pretrain -> classify (SER) -> cams -> crf_labels -> affinity -> random_walk
+         -> [segment -> evaluate]
 With ``segment/labels=gt`` (the upper bound): pretrain -> segment -> evaluate.
 
 A stage's cache key covers the config fields it reads, its upstream keys, the dataset
@@ -19,12 +21,15 @@ from wsss.cache import CacheEntry, StageCache, stage_key
 from wsss.config import PipelineConfig, dump_yaml, flatten
 from wsss.data.voc import dataset_fingerprint
 from wsss.stages import (
+    affinity,
     cams,
     classify,
     common,
+    crf_labels,
     evaluate,
     pretrain,
     pseudo_labels,
+    random_walk,
     refine,
     segment,
 )
@@ -32,6 +37,7 @@ from wsss.stages import (
 StageFn = Callable[[PipelineConfig, Mapping[str, Path], Path, Callable], Mapping[str, float]]
 # fields that change how fast a stage runs, never what it produces
 NOT_IN_KEYS = ("data/root", "data/workers", "pseudo/workers", "cams/batch_size", "device",
+               "crf/workers",
                "segment/checkpoint_every", "evaluate/workers", "evaluate/overlays")
 DATA = ("data/",)
 
@@ -44,16 +50,20 @@ class Stage:
     version: str  # bump when the stage's code changes its output
 
 
-TRAINING_STAGES = ("pretrain", "classify", "refine", "segment")  # the ones that want a GPU
+# the ones that want a GPU
+TRAINING_STAGES = ("pretrain", "classify", "refine", "affinity", "segment")
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("pretrain", pretrain.run, (*DATA, "seed", "pretrain/", "classifier/arch",
                                      "classifier/resize", "classifier/crop",
                                      "classifier/jitter"), "1"),
-    Stage("classify", classify.run, (*DATA, "seed", "oracle", "classifier/"), "1"),
-    Stage("cams", cams.run, (*DATA, "cams/", "eval/"), "1"),
+    Stage("classify", classify.run, (*DATA, "seed", "oracle", "method", "classifier/"), "2"),
+    Stage("cams", cams.run, (*DATA, "cams/", "eval/"), "2"),
     Stage("refine", refine.run, (*DATA, "seed", "refine/", "cams/", "eval/"), "1"),
     Stage("pseudo_labels", pseudo_labels.run, (*DATA, "pseudo/", "eval/"), "1"),
+    Stage("crf_labels", crf_labels.run, (*DATA, "crf/", "eval/"), "1"),
+    Stage("affinity", affinity.run, (*DATA, "seed", "affinity/", "classifier/arch"), "1"),
+    Stage("random_walk", random_walk.run, (*DATA, "random_walk/", "eval/"), "1"),
     Stage("segment", segment.run, (*DATA, "seed", "segment/", "eval/gt_dir"), "2"),
     Stage("evaluate", evaluate.run, (*DATA, "evaluate/", "eval/"), "1"),
 )}
@@ -63,7 +73,13 @@ def plan(cfg: PipelineConfig) -> list[tuple[str, dict[str, str]]]:
     """Stages to run in order, each with its inputs as {role: upstream stage}."""
     steps: list[tuple[str, dict[str, str]]] = [("pretrain", {})]
     segment_inputs = {"pretrain": "pretrain"}
-    if not (cfg.segment.enabled and cfg.segment.labels == "gt"):
+    if cfg.method == "ssenet" and not (cfg.segment.enabled and cfg.segment.labels == "gt"):
+        steps += [("classify", {"pretrain": "pretrain"}), ("cams", {"classify": "classify"}),
+                  ("crf_labels", {"cams": "cams"}),
+                  ("affinity", {"pretrain": "pretrain", "crf_labels": "crf_labels"}),
+                  ("random_walk", {"affinity": "affinity", "cams": "cams"})]
+        segment_inputs["labels"] = "random_walk"
+    elif not (cfg.segment.enabled and cfg.segment.labels == "gt"):
         steps += [("classify", {"pretrain": "pretrain"}), ("cams", {"classify": "classify"})]
         maps = "cams"
         if cfg.refine.enabled:

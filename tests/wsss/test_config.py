@@ -87,7 +87,7 @@ def test_unknown_key_in_yaml_is_an_error(tmp_path: Path) -> None:
 
 
 def test_preset_overlay_applies_before_user_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(config.PRESETS, "paper", {"eval/pred_ignore": "ignore", "seed": 9})
+    monkeypatch.setitem(config.PRESETS["drs"], "paper", {"eval/pred_ignore": "ignore", "seed": 9})
     cfg = config.resolve({"preset": "paper", "seed": "1"})
     assert (cfg.preset, cfg.eval.pred_ignore, cfg.seed) == ("paper", "ignore", 1)
     with pytest.raises(ConfigError, match="preset"):

@@ -1,4 +1,14 @@
-"""VGG16-D1 classifier with DRS placed in any subset of layer1..layer6 (DRS Tables 1-2)."""
+"""Classifiers whose class maps are CAMs.
+
+* ``DRSClassifier``: VGG16-D1 (or a narrow variant) with DRS placed in any subset of
+  layer1..layer6 (DRS Tables 1-2); with ``drs="none"`` it is a plain CAM network, which SSENet
+  can train too (SSE's ``vgg16_*_ser``).
+* ``ResNetClassifier``: SSENet's ResNet-38 head (SPEC §2.1: Dropout2d 0.5, a bias-free 1x1
+  conv ``fc8``), on ResNet-38 or torchvision's ResNet-50/101 at output stride 8.
+
+Both return ``{"cam", "logits"}`` and expose ``levels(x)`` (three feature maps for
+AffinityNet), ``level_channels`` and ``output_stride``.
+"""
 
 from __future__ import annotations
 
@@ -54,10 +64,22 @@ class DRSClassifier(nn.Module):
             for name in LAYER_NAMES[:5]:
                 init_he_fan_out(getattr(self, name))
 
+        self.level_channels = tuple(spec.channels for spec in specs[3:])
+        self.output_stride = 2 ** sum(s.pool in ("max2", "max3s2") for s in specs)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         for name in LAYER_NAMES:
             x = getattr(self, name)(x)
         return x
+
+    def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Outputs of layer4, layer5 and layer6 (AffinityNet's inputs)."""
+        out = []
+        for name in LAYER_NAMES:
+            x = getattr(self, name)(x)
+            if name in LAYER_NAMES[3:]:
+                out.append(x)
+        return out
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x: (B, 3, H, W) -> {"cam": (B, C, H/s, W/s) raw class maps, "logits": (B, C)}."""
@@ -76,10 +98,88 @@ class DRSClassifier(nn.Module):
         return groups
 
 
+class TorchvisionResNet(nn.Module):
+    """torchvision ResNet-50/101 to layer4, layer3-4 dilated (output stride 8), frozen BN.
+
+    ``levels`` are layer2, layer3 and layer4's outputs (512, 1024, 2048 channels).
+    """
+
+    level_channels = (512, 1024, 2048)
+    channels = 2048
+    output_stride = 8
+
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        from torchvision.models.resnet import Bottleneck, ResNet
+
+        blocks = {101: [3, 4, 23, 3], 50: [3, 4, 6, 3]}[depth]
+        net = ResNet(Bottleneck, blocks, replace_stride_with_dilation=[False, True, True])
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
+        self.layer2, self.layer3, self.layer4 = net.layer2, net.layer3, net.layer4
+
+    def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        c2 = self.layer2(self.stem(x))
+        c3 = self.layer3(c2)
+        return [c2, c3, self.layer4(c3)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.levels(x)[-1]
+
+    def train(self, mode: bool = True) -> TorchvisionResNet:
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+                m.requires_grad_(False)
+        return self
+
+
+class ResNetClassifier(nn.Module):
+    """trunk -> Dropout2d(0.5) -> bias-free 1x1 conv ``fc8`` (xavier): raw class maps."""
+
+    def __init__(self, trunk: nn.Module, num_classes: int, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.dropout7 = nn.Dropout2d(dropout)
+        self.fc8 = nn.Conv2d(trunk.channels, num_classes, 1, bias=False)
+        nn.init.xavier_uniform_(self.fc8.weight)
+        self.level_channels = trunk.level_channels
+        self.output_stride = trunk.output_stride
+
+    def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.trunk.levels(x)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        cam = self.fc8(self.dropout7(self.trunk(x)))
+        return {"cam": cam, "logits": cam.mean(dim=(2, 3))}
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """psa: pretrained weights x1, biases x2 (none here), fc8 x10; frozen parts skipped."""
+        groups: dict[str, list[nn.Parameter]] = {"backbone_w": [], "backbone_b": [],
+                                                 "new_w": [], "new_b": []}
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            kind = "b" if name.endswith("bias") else "w"
+            groups[f"{'new' if name.startswith('fc8') else 'backbone'}_{kind}"].append(p)
+        return groups
+
+
+RESNETS = ("resnet38", "resnet50", "resnet101")
+Classifier = DRSClassifier | ResNetClassifier
+
+
 def build_classifier(arch: str, num_classes: int, *, drs: Controller = "none",
                      drs_delta: float = 0.55, drs_layers: Collection[str] = LAYER_NAMES,
-                     convs: Sequence[nn.Conv2d] | None = None) -> DRSClassifier:
+                     convs: Sequence[nn.Conv2d] | None = None) -> Classifier:
+    if arch in RESNETS:
+        if drs != "none":
+            raise ValueError(f"DRS is defined on VGG layer groups, not on {arch}")
+        from wsss.models.resnet38 import ResNet38
+
+        trunk = ResNet38() if arch == "resnet38" else TorchvisionResNet(int(arch[6:]))
+        return ResNetClassifier(trunk, num_classes)
     if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; allowed {sorted(ARCHS)}")
+        raise ValueError(f"unknown arch {arch!r}; allowed {sorted(ARCHS) + list(RESNETS)}")
     return DRSClassifier(specs=ARCHS[arch], num_classes=num_classes, drs=drs,
                          drs_delta=drs_delta, drs_layers=drs_layers, convs=convs)

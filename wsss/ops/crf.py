@@ -10,6 +10,7 @@ recipe          iters   gaussian sxy/w   bilateral sxy / srgb / w    used for
 ``psa``         10      3 / 3            80 / 13 / 10                SSENet/psa la/ha CAM labels
 ==============  ======  ===============  ==========================  ===========================
 
+The ``psa`` recipe also makes SSENet's confident regions (``confident_marginals``).
 ``unary_from_softmax`` clips probabilities at 1e-5 and does not renormalise them (psa feeds
 unnormalised CAM scores), and pydensecrf needs C-contiguous float32 / uint8 arrays.
 """
@@ -85,3 +86,26 @@ def map_processes(fn: Callable[[Any], Any], items: Iterable[Any],
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def confident_marginals(image: np.ndarray, maps: np.ndarray, power: float,
+                        params: CrfParams = RECIPES["psa"]) -> np.ndarray:
+    """psa's la/ha CRF: marginals of [bg, maps] with bg = (1 - max_k maps)^power.
+
+    ``maps`` (K x H x W) are the present classes' normalised CAMs; the result is
+    (K + 1) x H x W with the background first. A small power gives a large background score
+    (only strong foreground survives); a large one a small score (only clear background).
+    """
+    peak = maps.max(axis=0) if len(maps) else np.zeros(image.shape[:2], dtype=np.float32)
+    bg = np.power(np.clip(1.0 - peak, 0.0, 1.0), power)
+    return dense_crf(image, np.concatenate([bg[None], maps]).astype(np.float32), params)
+
+
+def confident_labels(la: np.ndarray, ha: np.ndarray) -> np.ndarray:
+    """Compact labels from la/ha marginals (channel 0 = background): k > 0 where even the
+    la CRF says foreground k, 0 where even the ha CRF says background, else 255."""
+    la_arg, ha_arg = la.argmax(axis=0), ha.argmax(axis=0)
+    label = la_arg.astype(np.uint8)
+    label[la_arg == 0] = 255
+    label[ha_arg == 0] = 0
+    return label

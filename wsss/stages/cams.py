@@ -7,7 +7,9 @@ size is resized to the image's original size and stored for its present classes 
 ``maps/<name>.npz`` (``cams/store``: uint8 = floor(x * 255), or float16), never in the dataset.
 
 Scored on the eval split against ground truth (``eval/gt_dir``): the CAM-only prediction
-argmax([t, maps]) for a sweep of constant background scores t; ``cam/miou`` is the best t's.
+argmax([t, maps]) for a sweep of constant background scores t. ``cam/miou`` is the score at
+``cams/bg_score`` when set (SSENet Eq. 3: 0.2), else the best t's (``cam/best_bg``);
+``cam/miou_best`` is always the sweep's best (a ground-truth peek: reported, never used).
 """
 
 from __future__ import annotations
@@ -99,7 +101,13 @@ def score_maps(cfg: PipelineConfig, layout: VocLayout, folder: Path,
             cm.update(pred, gt, name=rec.name)
     scores = [cm.miou(cfg.eval.protocol) for cm in cms]
     best = int(np.nanargmax(scores))
-    metrics = {f"{prefix}/miou": scores[best], f"{prefix}/best_bg": THRESHOLDS[best]}
-    m_fn, m_fp = cms[best].m_fn_fp()
+    chosen = best
+    if cfg.cams.bg_score is not None:
+        if cfg.cams.bg_score not in THRESHOLDS:
+            raise ValueError(f"cams/bg_score={cfg.cams.bg_score}: pick one of {THRESHOLDS}")
+        chosen = THRESHOLDS.index(cfg.cams.bg_score)
+    metrics = {f"{prefix}/miou": scores[chosen], f"{prefix}/miou_best": scores[best],
+               f"{prefix}/best_bg": THRESHOLDS[best]}
+    m_fn, m_fp = cms[chosen].m_fn_fp()
     metrics.update({f"{prefix}/m_fn": m_fn, f"{prefix}/m_fp": m_fp})
     return metrics, {str(t): s for t, s in zip(THRESHOLDS, scores, strict=True)}

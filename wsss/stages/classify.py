@@ -5,6 +5,11 @@ preset), weight decay 5e-4 on every group, LR x1 / x2 / x10 / x20 for backbone w
 biases / new weights (layer6, last conv, DRS controllers) / new biases, x0.1 at the start
 of each decay epoch. ``batch_size`` is the global batch. Resumes from ``checkpoint.pt``.
 
+With ``method=ssenet`` each step is SSENet's (``wsss.models.ser``): logits from the maps at
+input resolution, and with ``classifier/ser_rate`` a second, downsampled branch and the SER
+loss weighted by ``classifier/ser_weight``; images get ``classifier/scale_range`` random
+long-side resizing; psa's poly LR with ``classifier/schedule=poly``.
+
 The final weights are the last epoch's. ``classifier/select=oracle`` (allowed only with
 ``oracle=true``) instead keeps the epoch with the best pseudo-label mIoU on the scored
 split against pixel ground truth, as the reference's ``best.pth`` does, and records it.
@@ -18,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wsss.config import PipelineConfig
+from wsss.config import ClassifierConfig, PipelineConfig
 from wsss.data.transforms import ResizeSquare
 from wsss.data.voc import InferenceDataset, VocLayout
-from wsss.models.classifier import DRSClassifier, build_classifier
+from wsss.models.classifier import Classifier, build_classifier
+from wsss.models.ser import ser_step
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.ops.pseudo_labels import pseudo_label
 from wsss.runtime import Report, load_torch, no_report, pick_device, save_torch, seed_everything
@@ -32,7 +38,7 @@ CLASSIFIER = "classifier.pt"
 MULTIPLIERS = {"backbone_w": 1.0, "backbone_b": 2.0, "new_w": 10.0, "new_b": 20.0}
 
 
-def build(cfg: PipelineConfig, num_classes: int) -> DRSClassifier:
+def build(cfg: PipelineConfig, num_classes: int) -> Classifier:
     c = cfg.classifier
     return build_classifier(c.arch, num_classes, drs=c.drs, drs_delta=c.drs_delta,
                             drs_layers=c.drs_layers)
@@ -52,14 +58,17 @@ def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
     steps = -(-len(dataset) // c.batch_size)
     optimizer = common.sgd_or_adam(model.param_groups(), MULTIPLIERS, optimizer=c.optimizer,
                                    lr=c.lr, momentum=c.momentum, nesterov=c.nesterov,
-                                   weight_decay=c.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, common.step_decay(c.decay_epochs,
-                                                                               steps))
+                                   weight_decay=c.weight_decay, decay_biases=c.decay_biases)
+    decay = (common.poly_decay(c.epochs * steps, c.poly_power) if c.schedule == "poly"
+             else common.step_decay(c.decay_epochs, steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
     val = common.records(cfg, layout, cfg.data.val_split)
     oracle = {"miou": -1.0, "epoch": 0}
 
     def end_of_epoch(epoch: int, collected: dict) -> dict[str, float]:
         metrics = common.classification_metrics("cls", collected)
+        metrics.update({f"cls/{k}": float(torch.stack(collected[k]).mean())
+                        for k in ("ser_loss", "cls_small_loss") if k in collected})
         metrics.update(common.evaluate_classification(model, layout, val, cfg, device, c.crop,
                                                       "cls/val"))
         if c.select == "oracle":
@@ -75,7 +84,8 @@ def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
                              epoch=epoch, shuffle=True)
 
     history = common.fit(model, optimizer, scheduler, epochs=c.epochs, batches=batches,
-                         step=common.classification_step(model, device),
+                         step=(ser_training_step(model, device, c) if cfg.method == "ssenet"
+                               else common.classification_step(model, device)),
                          checkpoint=out_dir / "checkpoint.pt", report=report,
                          end_of_epoch=end_of_epoch)
     state = model.state_dict()
@@ -90,7 +100,21 @@ def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
     return result
 
 
-def load(cfg: PipelineConfig, folder: Path, device: torch.device) -> DRSClassifier:
+def ser_training_step(model: Classifier, device: torch.device, c: ClassifierConfig):
+    """SSENet's step: both branches (or the baseline's one) through ``ser_step``."""
+
+    def step(batch: tuple[torch.Tensor, torch.Tensor]):
+        images, labels = batch[0].to(device), batch[1].to(device)
+        out = ser_step(lambda x: model(x)["cam"], images, labels, rate=c.ser_rate,
+                       weight=c.ser_weight)
+        extra = {} if out.ser is None else {"ser_loss": out.ser.detach(),
+                                            "cls_small_loss": out.cls_small.detach()}
+        return out.loss, {"logits": out.logits.detach(), "labels": labels, **extra}
+
+    return step
+
+
+def load(cfg: PipelineConfig, folder: Path, device: torch.device) -> Classifier:
     saved = load_torch(folder / CLASSIFIER)
     model = build(cfg, saved["num_classes"])
     model.load_state_dict(saved["state_dict"])
@@ -98,7 +122,7 @@ def load(cfg: PipelineConfig, folder: Path, device: torch.device) -> DRSClassifi
 
 
 @torch.no_grad()
-def oracle_miou(model: DRSClassifier, cfg: PipelineConfig, layout: VocLayout,
+def oracle_miou(model: Classifier, cfg: PipelineConfig, layout: VocLayout,
                 device: torch.device) -> float:
     """The reference's selection criterion: single-scale maps -> pseudo labels without the
     conflict/ignore rules -> mIoU on the scored split against ground truth (a GT peek)."""

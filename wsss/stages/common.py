@@ -12,7 +12,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from wsss.config import ClassifierConfig, PipelineConfig
-from wsss.data.transforms import ColorJitter, Compose, HorizontalFlip, RandomCrop, ResizeSquare
+from wsss.data.transforms import (
+    ColorJitter,
+    Compose,
+    HorizontalFlip,
+    RandomCrop,
+    RandomResizeLong,
+    ResizeSquare,
+)
 from wsss.data.voc import ClassificationDataset, Record, VocLayout, load_records
 from wsss.ops.classification import exact_match, mean_average_precision
 from wsss.runtime import (
@@ -43,9 +50,21 @@ def map_records(cfg: PipelineConfig, layout: VocLayout) -> list[Record]:
     return list(out.values())
 
 
-def classifier_transform(c: ClassifierConfig) -> Compose:
-    """Reference order (LoadData.py): square resize, flip, colour jitter, random crop."""
+def square_transform(c: ClassifierConfig) -> Compose:
+    """DRS order (LoadData.py): square resize, flip, colour jitter, random crop."""
     steps: list[Any] = [ResizeSquare(c.resize), HorizontalFlip(0.5)]
+    if any(c.jitter):
+        steps.append(ColorJitter(*c.jitter))
+    steps.append(RandomCrop(c.crop))
+    return Compose(steps)
+
+
+def classifier_transform(c: ClassifierConfig) -> Compose:
+    """DRS's square transform, or with ``scale_range`` SSENet's (train_cls_ser.py): random
+    long side (bicubic, aspect kept), flip, colour jitter, crop padded with the mean colour."""
+    if not c.scale_range[1]:
+        return square_transform(c)
+    steps: list[Any] = [RandomResizeLong(*c.scale_range), HorizontalFlip(0.5)]
     if any(c.jitter):
         steps.append(ColorJitter(*c.jitter))
     steps.append(RandomCrop(c.crop))
@@ -64,6 +83,11 @@ def loader(dataset: Dataset, batch_size: int, *, workers: int, seed: int = 0, ep
 def step_decay(decay_epochs: Sequence[int], steps_per_epoch: int) -> Callable[[int], float]:
     """x0.1 at the start of each listed 1-based epoch (DRS ``reduce_lr``), per optimiser step."""
     return lambda step: 0.1 ** sum(d <= step // steps_per_epoch + 1 for d in decay_epochs)
+
+
+def poly_decay(max_step: int, power: float = 0.9) -> Callable[[int], float]:
+    """psa ``PolyOptimizer``: lr_init * (1 - k / max_step)^power before step k."""
+    return lambda step: (1 - min(step, max_step) / max_step) ** power
 
 
 def fit(
@@ -152,8 +176,12 @@ def evaluate_classification(model: nn.Module, layout: VocLayout, recs: list[Reco
 
 def sgd_or_adam(groups: dict[str, list[nn.Parameter]], multipliers: dict[str, float], *,
                 optimizer: str, lr: float, momentum: float = 0.9, nesterov: bool = False,
-                weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    params = [{"params": groups[k], "lr": lr * multipliers[k]} for k in groups if groups[k]]
+                weight_decay: float = 0.0, decay_biases: bool = True) -> torch.optim.Optimizer:
+    """One group per non-empty ``groups`` entry at ``lr x multiplier``; groups named ``*_b``
+    get no weight decay unless ``decay_biases`` (DRS decays them, psa does not)."""
+    params = [{"params": groups[k], "lr": lr * multipliers[k],
+               "weight_decay": weight_decay if decay_biases or not k.endswith("_b") else 0.0}
+              for k in groups if groups[k]]
     if optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov,
                                weight_decay=weight_decay)

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from wsss.config import PipelineConfig
 from wsss.data.voc import ClassificationDataset
-from wsss.models.classifier import build_classifier
+from wsss.models.classifier import RESNETS, build_classifier
 from wsss.models.vgg import torchvision_vgg16_convs
 from wsss.runtime import Report, load_torch, no_report, pick_device, save_torch, seed_everything
 from wsss.stages import common
@@ -46,14 +46,54 @@ def _imagenet_state(cfg: PipelineConfig) -> dict[str, torch.Tensor]:
             "pretrain/weights_file=/path/to/vgg16-397923af.pth") from err
 
 
+def _resnet_state(cfg: PipelineConfig, arch: str) -> dict[str, torch.Tensor]:
+    """ImageNet trunk tensors under the classifier's ``trunk.`` names.
+
+    resnet38: psa's converted MXNet file (``pretrain/weights_file``, same module names);
+    resnet50/101: torchvision's weights API or a torchvision-format file. Every trunk tensor
+    must be provided; extra ones (the 1000-class head) are dropped.
+    """
+    p = cfg.pretrain
+    if p.source == "file":
+        path = Path(p.weights_file).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"pretrain/weights_file: {path} not found")
+        given = load_torch(path)
+        given = given.get("state_dict", given)
+    elif arch == "resnet38":
+        raise ValueError("classifier/arch=resnet38: torchvision has no ResNet-38; set "
+                         "pretrain/source=file pretrain/weights_file=<psa's converted .pth>")
+    else:
+        from torchvision.models import ResNet50_Weights, ResNet101_Weights
+
+        weights = {"resnet50": ResNet50_Weights, "resnet101": ResNet101_Weights}[arch]
+        given = weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    if arch != "resnet38":  # torchvision names -> TorchvisionResNet's
+        stem = {"conv1": "stem.0", "bn1": "stem.1", "layer1": "stem.4"}
+        given = {stem.get(k.split(".")[0], k.split(".")[0]) + k[len(k.split(".")[0]):]: v
+                 for k, v in given.items()}
+    trunk = build_classifier(arch, 1).trunk.state_dict()
+    missing = sorted(set(trunk) - set(given))
+    if missing:
+        raise KeyError(f"pretrain weights for {arch} lack {len(missing)} trunk tensors, "
+                       f"e.g. {missing[:3]}")
+    return {f"trunk.{k}": given[k] for k in trunk}
+
+
 def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     layout = common.open_layout(cfg)
     arch = cfg.classifier.arch
+    if cfg.pretrain.source != "synthetic" and arch in RESNETS:
+        state = _resnet_state(cfg, arch)
+        save_torch({"state_dict": state, "arch": arch, "num_classes": layout.num_classes},
+                   out_dir / BACKBONE)
+        return {"pretrain/tensors": float(len(state))}
     if cfg.pretrain.source != "synthetic":
         if arch != "vgg16_d1":
-            raise ValueError(f"classifier/arch={arch}: ImageNet weights exist for vgg16_d1 only")
+            raise ValueError(f"classifier/arch={arch}: ImageNet weights exist for vgg16_d1 "
+                             "and the ResNets only")
         convs = torchvision_vgg16_convs(_imagenet_state(cfg))
         model = build_classifier(arch, layout.num_classes, convs=convs)
         state = {k: v for k, v in model.state_dict().items()
@@ -70,7 +110,7 @@ def _train_synthetic(cfg: PipelineConfig, layout, out_dir: Path,
     model = build_classifier(cfg.classifier.arch, layout.num_classes).to(device)
     recs = common.records(cfg, layout, cfg.data.train_split)
     size = cfg.classifier.crop
-    dataset = ClassificationDataset(layout, recs, common.classifier_transform(cfg.classifier),
+    dataset = ClassificationDataset(layout, recs, common.square_transform(cfg.classifier),
                                     seed=cfg.seed)
     steps = -(-len(dataset) // p.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)

@@ -1,0 +1,128 @@
+"""Stage `affinity`: train AffinityNet on the la/ha confident regions (SPEC §2.4).
+
+The backbone starts from the ``pretrain`` stage (ImageNet in the reference: not from the
+CAM network). Each sample: colour jitter, a random ``affinity/crop`` crop padded with black
+(before normalisation) and zero marginals, a flip; the la/ha marginals are average-pooled to
+the output stride, pixels whose marginals are all < 1e-5 (the crop padding) become unknown,
+and the confident label is la's foreground / ha's background / else unknown. Loss and
+pair counts: ``wsss.models.affinity``. Poly LR with the psa groups (new heads x10), weight
+decay on weights only; resumable per epoch. Writes ``affinity.pt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wsss.config import PipelineConfig
+from wsss.data.transforms import ColorJitter, Compose, HorizontalFlip, RandomCrop, to_tensor
+from wsss.data.voc import Record, VocLayout, _VocDataset, load_image
+from wsss.models.affinity import IGNORE, AffinityNet, affinity_loss, pair_labels
+from wsss.models.classifier import build_classifier
+from wsss.ops.cam import maps_path
+from wsss.runtime import Report, load_torch, no_report, pick_device, save_torch, seed_everything
+from wsss.stages import common, crf_labels
+from wsss.stages.pretrain import BACKBONE, load_backbone
+
+WEIGHTS = "affinity.pt"
+MULTIPLIERS = {"backbone_w": 1.0, "backbone_b": 2.0, "new_w": 10.0, "new_b": 20.0}
+
+
+class AffinityDataset(_VocDataset):
+    """(image 3 x crop x crop, confident label crop/stride x crop/stride int64, 255 unknown)."""
+
+    def __init__(self, layout: VocLayout, records: list[Record], marginals: Path,
+                 transform: Compose, stride: int, *, seed: int = 0) -> None:
+        super().__init__(layout, records, transform, seed=seed)
+        self.marginals, self.stride = marginals, stride
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        name = self.records[index].name
+        _, la, ha = crf_labels.load_marginals(maps_path(self.marginals, name))
+        sample = {"image": load_image(self.layout.image_path(name)),
+                  "maps": np.concatenate([la, ha])}
+        sample = self._apply(sample, index)
+        pooled = F.avg_pool2d(torch.from_numpy(np.ascontiguousarray(sample["maps"]))[None],
+                              self.stride, self.stride)[0]
+        return to_tensor(sample["image"]), confident_from_pooled(pooled)
+
+
+def confident_from_pooled(pooled: torch.Tensor) -> torch.Tensor:
+    """(2(K+1), h, w) pooled [la; ha] marginals -> (h, w) int64 confident labels."""
+    la, ha = pooled.chunk(2)
+    no_score = pooled.amax(dim=0) < 1e-5
+    label = la.argmax(dim=0)
+    label[label == 0] = IGNORE
+    label[ha.argmax(dim=0) == 0] = 0
+    label[no_score] = IGNORE
+    return label
+
+
+def build(cfg: PipelineConfig, num_classes: int) -> AffinityNet:
+    return AffinityNet(build_classifier(cfg.classifier.arch, num_classes), cfg.affinity.dims)
+
+
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
+        report: Report = no_report) -> dict[str, float]:
+    seed_everything(cfg.seed)
+    a, device = cfg.affinity, pick_device(cfg.device)
+    layout = common.open_layout(cfg)
+    model = build(cfg, layout.num_classes)
+    load_backbone(model.backbone, inputs["pretrain"] / BACKBONE)
+    model.to(device)
+    if a.crop % model.output_stride:
+        raise ValueError(f"affinity/crop={a.crop} must be a multiple of the output stride "
+                         f"{model.output_stride}")
+    steps: list[Any] = [ColorJitter(*a.jitter)] if any(a.jitter) else []
+    steps += [RandomCrop(a.crop, image_fill=(0, 0, 0)), HorizontalFlip(0.5)]
+    dataset = AffinityDataset(layout, common.records(cfg, layout, cfg.data.train_split),
+                              inputs["crf_labels"] / crf_labels.MARGINALS, Compose(steps),
+                              model.output_stride, seed=cfg.seed)
+    per_epoch = -(-len(dataset) // a.batch_size)
+    optimizer = common.sgd_or_adam(model.param_groups(), MULTIPLIERS, optimizer=a.optimizer,
+                                   lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
+                                   decay_biases=False)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, common.poly_decay(a.epochs * per_epoch, a.poly_power))
+
+    def step(batch: tuple[torch.Tensor, torch.Tensor]):
+        images, labels = batch[0].to(device), batch[1].to(device)
+        aff = model.affinities(images)
+        loss, parts = affinity_loss(aff, labels)
+        with torch.no_grad():  # pairs on the right side of 0.5
+            masks = pair_labels(labels)
+            pos = masks["bg"] + masks["fg"]
+            right = ((aff > 0.5) * pos).sum() + ((aff <= 0.5) * masks["neg"]).sum()
+        return loss, {**{f"aff/{k}_loss": v.detach() for k, v in parts.items()},
+                      "right": right, "pairs": pos.sum() + masks["neg"].sum()}
+
+    def end_of_epoch(epoch: int, collected: dict) -> dict[str, float]:
+        pairs = float(torch.stack(collected.pop("pairs")).sum())
+        right = float(torch.stack(collected.pop("right")).sum())
+        out = {"aff/loss" if k == "loss" else k: float(torch.stack(v).mean())
+               for k, v in collected.items()}
+        out["aff/pair_accuracy"] = right / pairs if pairs else float("nan")
+        return out
+
+    history = common.fit(model, optimizer, scheduler, epochs=a.epochs,
+                         batches=lambda e: common.loader(dataset, a.batch_size,
+                                                         workers=cfg.data.workers,
+                                                         seed=cfg.seed, epoch=e, shuffle=True),
+                         step=step, checkpoint=out_dir / "checkpoint.pt", report=report,
+                         end_of_epoch=end_of_epoch)
+    save_torch({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "num_classes": layout.num_classes}, out_dir / WEIGHTS)
+    (out_dir / "checkpoint.pt").unlink()
+    return {k: v for k, v in history[-1].items() if k != "epoch"}
+
+
+def load(cfg: PipelineConfig, folder: Path, device: torch.device) -> AffinityNet:
+    saved = load_torch(folder / WEIGHTS)
+    model = build(cfg, saved["num_classes"])
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device).eval()

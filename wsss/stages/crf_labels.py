@@ -1,0 +1,76 @@
+"""Stage `crf_labels`: SSENet/psa confident regions from the CAMs (SPEC §2.3).
+
+For every training image, two dense CRFs (``psa`` kernels, 10 iterations) on the original
+image and [bg, present-class CAMs] with bg = (1 - max)^``crf/la_power`` and
+(1 - max)^``crf/ha_power``. Both sets of marginals are stored per image in
+``marginals/<name>.npz`` (``classes``, ``la``, ``ha``; background first; uint8 floor(x*255),
+as the maps) for AffinityNet, which crops and pools them before taking argmaxes.
+
+Scored on the eval split against ``eval/gt_dir`` (never used to choose anything): the
+full-resolution confident label (``confident_labels``) gives ``crf/precision`` (of labelled
+pixels), ``crf/coverage`` (labelled share) and ``crf/miou`` with unknown pixels left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from wsss.config import PipelineConfig
+from wsss.data.voc import load_image, load_mask
+from wsss.ops.cam import load_maps, maps_path, save_maps
+from wsss.ops.crf import confident_labels, confident_marginals, map_processes
+from wsss.ops.metrics import ConfusionMatrix
+from wsss.runtime import Report, no_report
+from wsss.stages import cams, common
+
+MARGINALS = "marginals"
+
+
+def save_marginals(path: Path, classes: list[int], la: np.ndarray, ha: np.ndarray) -> None:
+    save_maps(path, np.concatenate([la, ha]), classes, "uint8")  # atomic, as the maps
+
+
+def load_marginals(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """-> (classes (K,), la (K+1, H, W), ha (K+1, H, W)) as float32 in [0, 1]."""
+    with np.load(path) as f:
+        classes, data = f["classes"], f["maps"].astype(np.float32) / 255.0
+    half = len(data) // 2
+    return classes, data[:half], data[half:]
+
+
+def _one(args: tuple) -> np.ndarray | None:
+    cfg, layout, name, present, maps_dir, out, scored = args
+    c = layout.num_classes
+    maps = load_maps(maps_path(maps_dir, name), c)
+    image = load_image(layout.image_path(name))
+    la = confident_marginals(image, maps[present], cfg.crf.la_power)
+    ha = confident_marginals(image, maps[present], cfg.crf.ha_power)
+    save_marginals(maps_path(out, name), present, la, ha)
+    if not scored:
+        return None
+    compact = confident_labels(la, ha)
+    ids = np.array([0, *[k + 1 for k in present]] + [255] * (256 - len(present) - 1), np.uint8)
+    gt = load_mask(layout.mask_path(name, cfg.eval.gt_dir), c, compact.shape)
+    return ConfusionMatrix(c + 1).update(ids[compact], gt, name=name).counts
+
+
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
+        report: Report = no_report) -> dict[str, float]:
+    layout = common.open_layout(cfg)
+    out = out_dir / MARGINALS
+    out.mkdir(parents=True, exist_ok=True)
+    scored = {r.name for r in common.records(cfg, layout, cfg.data.eval_split)}
+    maps = inputs["cams"] / cams.MAPS
+    train = common.records(cfg, layout, cfg.data.train_split)
+    jobs = ((cfg, layout, r.name, sorted(r.labels), maps, out, r.name in scored) for r in train)
+    cm = ConfusionMatrix(layout.num_classes + 1)
+    for counts in map_processes(_one, jobs, cfg.crf.workers):
+        if counts is not None:
+            cm.counts += counts
+    metrics = {"crf/precision": cm.precision(), "crf/coverage": cm.coverage(),
+               "crf/miou": cm.miou(cfg.eval.protocol, "ignore")}
+    report(metrics)
+    return metrics
