@@ -144,10 +144,11 @@ def sse_table2(df: pd.DataFrame, metric: str) -> Table:
                   "Ours: CAM mIoU (×100); paper: VOC 2012 train (%).", ["model", "range"],
                   ["ours CAM", "paper CAM"])
     ranges = _col(df, "classifier/scale_range")
+    named = _col(df, "choice/scale_range")  # the paper's range a synthetic grid stands for
     rates = _col(df, "classifier/ser_rate")
     keys = pd.Series([(("baseline" if r is None or r != r else f"SSENet ({float(r):.1f})"),
-                       str(list(s)) if s is not None else None)
-                      for r, s in zip(rates, ranges, strict=True)], index=df.index)
+                       n if isinstance(n, str) else str(list(s)) if s is not None else None)
+                      for r, s, n in zip(rates, ranges, named, strict=True)], index=df.index)
     cam = _cells(df, "cam/miou", keys)
     for (model, rng), paper in papers.SSE_TABLE2.items():
         table.rows.append(([model, rng], [cam.get((model, rng), Cell()), paper]))

@@ -2,9 +2,11 @@
 
     python benchmarks/gpu_throughput.py [--iters 20] [--device cuda]
 
-VGG16-D1 + learnable DRS (321 x 321, batch 5), DeepLab-LargeFOV VGG16 (321, batch 30) and
-DeepLab-v2 ASPP ResNet-101 with MSC (321, batch 10): forward + backward + SGD step per
-iteration, after warm-up. Prints iterations/s, images/s and peak allocated GPU memory.
+VGG16-D1 + learnable DRS (321 x 321, batch 5), SSENet's ResNet-38 with SER at r = 0.3
+(448 x 448, batch 8 = the paper's; both branches), DeepLab-LargeFOV VGG16 (321, batch 30)
+and DeepLab-v2 ASPP ResNet-101 with MSC (321, batch 10): forward + backward + SGD step per
+iteration, after warm-up. (The random walk at VOC size: ``benchmarks/random_walk.py
+--device cuda``.) Prints iterations/s, images/s and peak allocated GPU memory.
 """
 
 from __future__ import annotations
@@ -17,14 +19,18 @@ import torch.nn.functional as F
 
 from wsss.models.classifier import build_classifier
 from wsss.models.deeplab import build_segmenter
+from wsss.models.ser import ser_step
 from wsss.stages.segment import segmentation_loss
 
-CASES = (("vgg16_d1+drs", 5), ("largefov", 30), ("aspp+msc", 10))
+CASES = (("vgg16_d1+drs", 5, 321), ("resnet38+ser", 8, 448), ("largefov", 30, 321),
+         ("aspp+msc", 10, 321))
 
 
 def _model(name: str) -> torch.nn.Module:
     if name == "vgg16_d1+drs":
         return build_classifier("vgg16_d1", 20, drs="learnable")
+    if name == "resnet38+ser":
+        return build_classifier("resnet38", 20)
     return build_segmenter(name.split("+")[0], 21, msc=name.endswith("msc"))
 
 
@@ -32,6 +38,9 @@ def _loss(name: str, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     if name == "vgg16_d1+drs":
         logits = model(x)["logits"]
         return F.multilabel_soft_margin_loss(logits, torch.ones_like(logits))
+    if name == "resnet38+ser":
+        labels = torch.ones(x.shape[0], 20, device=x.device)
+        return ser_step(lambda y: model(y)["cam"], x, labels, rate=0.3).loss
     masks = torch.randint(0, 21, (x.shape[0], 321, 321), device=x.device)
     labels = torch.ones(x.shape[0], 21, device=x.device)
     return segmentation_loss(model(x), masks, labels, self_training=False)
@@ -45,11 +54,11 @@ def main() -> None:
     device = torch.device(args.device)
     print(f"device {device}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda"
                                 else ""))
-    for name, batch in CASES:
+    for name, batch, size in CASES:
         model = _model(name).to(device).train()
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3,
                               momentum=0.9)
-        x = torch.randn(batch, 3, 321, 321, device=device)
+        x = torch.randn(batch, 3, size, size, device=device)
         for step in range(args.iters + 3):  # 3 warm-up iterations
             if step == 3:
                 if device.type == "cuda":

@@ -45,11 +45,14 @@ def ensure_data(cfg: Any) -> None:
 
 
 def study_run(args: argparse.Namespace) -> int:
+    from search_spaces import METHOD, OBJECTIVE
     from wsss import config
 
     home = Home.default()
-    overrides = {"profile": args.profile, "preset": args.preset,
-                 **config.parse_overrides(args.overrides)}
+    # an SSENet space or grid runs the SSENet pipeline unless told otherwise
+    overrides = {"method": METHOD.get(args.grid or args.space, "drs"), "profile": args.profile,
+                 "preset": args.preset, **config.parse_overrides(args.overrides)}
+    args.objective = args.objective or OBJECTIVE[overrides["method"]]
     root = overrides.get("data/root") or config.resolve(overrides).data.root
     overrides["data/root"] = os.path.abspath(os.path.expanduser(root))  # trials run elsewhere
     config.resolve(overrides)  # fail now, naming the key, not inside a trial
@@ -171,10 +174,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cmds = study.add_subparsers(dest="study_command", required=True)
     run = cmds.add_parser("run", help="launch a study")
     run.add_argument("space", nargs="?", default="drs", help="search space (search_spaces)")
-    run.add_argument("--grid", help="a paper table's grid instead: drs1, drs2")
+    run.add_argument("--grid", help="a paper table's grid instead: drs1, drs2, sse1, sse2, "
+                     "sse2-synthetic")
     run.add_argument("--samples", type=int, default=8, help="trials (a grid runs every point)")
-    run.add_argument("--objective", default="pseudo/miou",
-                     help="pseudo/miou (default), cam/miou, seg/miou, seg/miou_crf")
+    run.add_argument("--objective", help="default: pseudo/miou (DRS) or rw/miou (SSENet); "
+                     "also cam/miou, seg/miou, seg/miou_crf")
     run.add_argument("--profile", default="quick", help="dataset scale: quick, tiny, full, voc")
     run.add_argument("--preset", default="reference", help="reference (authors' code) or paper")
     run.add_argument("--name", help="study name (default: space or grid + time)")

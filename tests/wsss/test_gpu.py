@@ -35,3 +35,33 @@ def test_tiny_pipeline_on_cuda_matches_cpu_shapes(tiny_root: Path, tmp_path: Pat
                           "data/workers": 0, "evaluate/workers": 1})
     entries = run_pipeline(cfg, StageCache(tmp_path))
     assert 0.0 <= entries["evaluate"].metrics["seg/miou"] <= 1.0
+
+
+def test_ser_step_on_resnet38_at_448_on_cuda() -> None:
+    from wsss.models.ser import ser_step
+
+    model = build_classifier("resnet38", 20).to("cuda").train()
+    x = torch.randn(2, 3, 448, 448, device="cuda")
+    labels = torch.zeros(2, 20, device="cuda")
+    labels[:, 3] = 1
+    out = ser_step(lambda y: model(y)["cam"], x, labels, rate=0.3)
+    out.loss.backward()
+    assert out.ser.is_cuda and model.fc8.weight.grad is not None
+
+
+def test_random_walk_on_cuda_equals_cpu_at_voc_size() -> None:
+    from wsss.ops.random_walk import propagate, transition
+
+    g = torch.Generator().manual_seed(0)
+    aff, cam = torch.rand(34, 43, 55, generator=g), torch.rand(21, 47, 63, generator=g)
+    cpu = propagate(cam, transition(aff, (47, 63), 8.0), 256)
+    gpu = propagate(cam.cuda(), transition(aff.cuda(), (47, 63), 8.0), 256)
+    assert (gpu.cpu() - cpu).abs().max().item() < 1e-4
+
+
+def test_tiny_ssenet_pipeline_on_cuda(tiny_root: Path, tmp_path: Path) -> None:
+    cfg = config.resolve({"method": "ssenet", "profile": "tiny", "data/root": str(tiny_root),
+                          "device": "cuda", "data/workers": 0, "crf/workers": 1,
+                          "segment/enabled": False})
+    entries = run_pipeline(cfg, StageCache(tmp_path))
+    assert 0.0 <= entries["random_walk"].metrics["rw/miou"] <= 1.0

@@ -1,0 +1,40 @@
+"""Every space and grid point resolves to a valid config of its pipeline."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from search_spaces import GRIDS, METHOD, OBJECTIVE, SPACES
+from wsss import config
+
+
+def _resolve(method: str, point: dict) -> config.PipelineConfig:
+    keys = {k: v for k, v in point.items() if not k.startswith("choice/")}
+    return config.resolve({"method": method, "profile": "quick", **keys})
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_each_space_samples_valid_configs(name: str) -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(12):
+        trial = study.ask()
+        constants = SPACES[name](trial)
+        _resolve(METHOD[name], {**trial.params, **constants})
+        study.tell(trial, 0.0)
+
+
+@pytest.mark.parametrize("name", sorted(GRIDS))
+def test_each_grid_point_is_a_valid_config(name: str) -> None:
+    for point in GRIDS[name].values():
+        _resolve(METHOD[name], point)
+    assert OBJECTIVE[METHOD[name]] in ("pseudo/miou", "rw/miou")
+
+
+def test_ssenet_table_grids_cover_the_papers_rows() -> None:
+    rates = [p["classifier/ser_rate"] for p in GRIDS["sse1"].values()]
+    assert rates == [None, 0.6, 0.5, 0.4, 0.3, 0.2]
+    synthetic = _resolve("ssenet", GRIDS["sse2-synthetic"]["baseline [224, 768]"])
+    assert synthetic.classifier.scale_range == (32, 110)
+    ser_on = _resolve("ssenet", {"classifier/ser_rate": 0.4})
+    assert ser_on.classifier.ser_rate == 0.4
