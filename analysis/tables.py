@@ -147,7 +147,8 @@ def sse_table2(df: pd.DataFrame, metric: str) -> Table:
     named = _col(df, "choice/scale_range")  # the paper's range a synthetic grid stands for
     rates = _col(df, "classifier/ser_rate")
     keys = pd.Series([(("baseline" if r is None or r != r else f"SSENet ({float(r):.1f})"),
-                       n if isinstance(n, str) else str(list(s)) if s is not None else None)
+                       str(list(n)) if isinstance(n, (list, tuple)) else  # yaml read it back
+                       str(list(s)) if s is not None else None)
                       for r, s, n in zip(rates, ranges, named, strict=True)], index=df.index)
     cam = _cells(df, "cam/miou", keys)
     for (model, rng), paper in papers.SSE_TABLE2.items():

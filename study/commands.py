@@ -44,6 +44,16 @@ def ensure_data(cfg: Any) -> None:
             print(f"generated the synthetic '{cfg.profile}' benchmark in {cfg.data.root}")
 
 
+def with_method_defaults(space: str, overrides: dict[str, Any],
+                         objective: str | None) -> tuple[dict[str, Any], str]:
+    """An SSENet space or grid runs ``method=ssenet`` and optimises ``rw/miou`` unless the
+    user says otherwise; a DRS one ``pseudo/miou``."""
+    from search_spaces import METHOD, OBJECTIVE
+
+    overrides = {"method": METHOD.get(space, "drs"), **overrides}
+    return overrides, objective or OBJECTIVE[overrides["method"]]
+
+
 def study_run(args: argparse.Namespace) -> int:
     from search_spaces import METHOD, OBJECTIVE
     from wsss import config

@@ -116,3 +116,33 @@ def test_cli_prints_tables_and_refuses_unknown_or_empty(store: str, capsys) -> N
     assert "no finished trials" in capsys.readouterr().err
     with pytest.raises(StudyNotFound):
         load_trials("empty")
+
+
+def test_ssenet_tables_from_an_sse1_and_an_sse2_synthetic_study(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    from analysis.tables import sse_table1, sse_table2
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("sse")
+    with mlflow.start_run(tags={"kind": "study"}) as study:
+        mlflow.log_params({"study/objective": "rw/miou"})
+    sid = study.info.run_id
+    for rate, cam, rw in ((None, 0.59, 0.655), (0.3, 0.61, 0.67), (0.5, 0.60, 0.66)):
+        _trial(sid, {"method": "ssenet", "classifier/ser_rate": rate,
+                     "classifier/scale_range": (64, 110), "choice/scale_range": "[448, 768]"},
+               {"cam/miou": cam, "rw/miou": rw})
+    _trial(sid, {"method": "ssenet", "classifier/ser_rate": None,
+                 "classifier/scale_range": (32, 110), "choice/scale_range": "[224, 768]"},
+           {"cam/miou": 0.57, "rw/miou": 0.64})
+    df = load_trials("sse")
+    t1 = {r[0][0]: r[1] for r in sse_table1(df, "rw/miou").rows}
+    assert t1["SSENet (0.3)"][0].text(100) == "61.0" and t1["SSENet (0.3)"][1].text(100) == "67.0"
+    assert t1["SSENet (0.3)"][2:] == [49.8, 62.1]
+    assert t1["Baseline"][0].n == 2  # both scale ranges are baselines at r = None
+    assert t1["SSENet (0.4)"][0].n == 0  # not run: stays missing
+    t2 = {tuple(r[0]): r[1] for r in sse_table2(df, "cam/miou").rows}
+    assert t2[("baseline", "[448, 768]")][0].text(100) == "59.0"
+    assert t2[("baseline", "[224, 768]")][0].text(100) == "57.0"
+    assert t2[("SSENet (0.5)", "[448, 768]")][0].text(100) == "60.0"

@@ -37,3 +37,14 @@ def test_config_show_resolves_and_rejects(tmp_path: Path, capsys: pytest.Capture
     assert "data/rot" in err and "data/root" in err
     assert main(["config", "show", "eval/protocol=median"]) == 2
     assert "eval/protocol" in capsys.readouterr().err
+
+
+def test_ssenet_grids_and_spaces_pick_their_pipeline_and_objective() -> None:
+    from study.commands import with_method_defaults
+
+    assert with_method_defaults("sse1", {"profile": "quick"}, None) == (
+        {"method": "ssenet", "profile": "quick"}, "rw/miou")
+    assert with_method_defaults("sse", {}, "cam/miou") == ({"method": "ssenet"}, "cam/miou")
+    assert with_method_defaults("drs1", {}, None) == ({"method": "drs"}, "pseudo/miou")
+    # the user's own method wins
+    assert with_method_defaults("sse-rw", {"method": "drs"}, None)[0]["method"] == "drs"
