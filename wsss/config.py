@@ -129,6 +129,8 @@ class CamConfig:
     fusion: Literal["max", "sum"] = "max"  # max of normalised maps (DRS), sum then norm (SSE)
     flip: bool = False  # add horizontally flipped passes
     align_corners: bool = True  # DRS cam_normalize upsamples with True
+    head_upsample: bool = False  # SSE: raw maps upsampled to each pass's input, then ReLU
+    input_resize: Literal["bilinear", "bicubic"] = "bilinear"  # per-scale input (SSE: bicubic)
     store: Literal["uint8", "float16"] = "uint8"  # uint8 = floor(x * 255), as DRS saves
     bg_score: float | None = None  # SSENet Eq. 3 alpha (0.2): cam/miou at this constant
     # background; None: cam/miou is the best of a 0.05..0.6 sweep (a GT peek, reported only)
@@ -284,6 +286,8 @@ METHODS: dict[str, dict[str, Any]] = {
         "cams/fusion": "sum",
         "cams/flip": True,
         "cams/align_corners": False,
+        "cams/head_upsample": True,  # resnet38_cls_ser.py upsamples inside the model
+        "cams/input_resize": "bicubic",  # voc12/data.py: PIL bicubic per scale
         "cams/bg_score": 0.2,  # Eq. 3
         "eval/protocol": "mean",  # evaluation.py: plain mean over all 21 classes
         "eval/gt_dir": "SegmentationClass",  # not SBD's Aug masks (SSENet-pytorch#4)

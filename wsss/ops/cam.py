@@ -5,7 +5,9 @@ Two recipes share one function (SPEC §1.3, §2.3, §5.7):
 * DRS (``fusion="max"``): per scale, ReLU -> upsample (align_corners=True) -> divide by the
   per-class spatial max (+1e-5) -> x label; the scales are fused by an element-wise max.
 * SSENet/psa (``fusion="sum"``): ReLU -> upsample -> sum over scales and flips -> one
-  normalisation -> x label.
+  normalisation -> x label. SSE's head first upsamples the raw maps to the pass's input size
+  and applies the ReLU there (``head_upsample``); psa applies it at the output stride. SSE
+  makes each scale with PIL bicubic (``input_resize="bicubic"``: antialiased, as PIL).
 
 Stored maps keep only the image's present classes: ``<name>.npz`` with ``classes`` (0-based
 foreground ids) and ``maps`` (K x H x W, ``uint8`` = floor(x * 255) as DRS saves them, or
@@ -46,11 +48,15 @@ def multi_scale_maps(
     out_size: tuple[int, int] | None = None,
     relu: bool = True,
     normalize: bool = True,
+    head_upsample: bool = False,
+    input_resize: Literal["bilinear", "bicubic"] = "bilinear",
 ) -> torch.Tensor:
     """Fused class maps of a batch, (B, C, H_out, W_out), multiplied by ``labels`` (B, C).
 
     ``net(x)`` returns raw class maps at any stride. Each scale resizes the input with
-    bilinear (align_corners=False, as DRS's ``F.interpolate``); the maps are upsampled to
+    ``input_resize`` (align_corners=False; bilinear as DRS's ``F.interpolate``); with
+    ``head_upsample`` the raw maps are first upsampled to that input (SSE's head); the maps
+    are upsampled to
     ``out_size`` (default: the input size) with ``align_corners``. With ``relu`` and
     ``normalize`` off (refined maps), values are fused raw.
     """
@@ -59,10 +65,13 @@ def multi_scale_maps(
     passes = []
     for s in scales:
         size = (max(1, round(h * s)), max(1, round(w * s)))
-        x = images if size == (h, w) else F.interpolate(images, size=size, mode="bilinear",
-                                                        align_corners=False)
+        x = images if size == (h, w) else F.interpolate(
+            images, size=size, mode=input_resize, align_corners=False,
+            antialias=input_resize == "bicubic")
         for flipped in (False, True) if flip else (False,):
             y = net(torch.flip(x, dims=(3,)) if flipped else x)
+            if head_upsample:
+                y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
             y = F.relu(y) if relu else y
             y = F.interpolate(y, size=out_size, mode="bilinear", align_corners=align_corners)
             passes.append(torch.flip(y, dims=(3,)) if flipped else y)

@@ -66,7 +66,8 @@ def write_maps(net, cfg: PipelineConfig, layout: VocLayout, recs: Sequence[Recor
         fused = multi_scale_maps(net, batch["image"].to(device), labels, scales=cam.scales,
                                  fusion=fusion or cam.fusion, flip=cam.flip,
                                  align_corners=cam.align_corners, relu=relu,
-                                 normalize=normalize).cpu()
+                                 normalize=normalize, head_upsample=cam.head_upsample,
+                                 input_resize=cam.input_resize).cpu()
         for i, name in enumerate(batch["name"]):
             present = torch.nonzero(batch["label"][i]).flatten().tolist()
             maps = resize_maps(fused[i, present], batch["size"][i], cam.align_corners)

@@ -75,3 +75,18 @@ def test_background_sweep_ties_go_to_background() -> None:
     maps = np.array([[[0.3, 0.1]], [[0.2, 0.1]]], dtype=np.float32)
     preds = background_sweep_predictions(maps, (0.1, 0.25, 0.3))
     np.testing.assert_array_equal(preds[:, 0], [[1, 0], [1, 0], [0, 0]])
+
+
+def test_sse_head_upsamples_before_the_relu() -> None:
+    raw = torch.tensor([[[[-3.0, 1.0], [1.0, -3.0]]]])  # mixed signs: the order matters
+    net, img, lab = _fixed_net(raw), torch.zeros(1, 3, 8, 8), torch.ones(1, 1)
+    psa = multi_scale_maps(net, img, lab, fusion="sum", align_corners=False, normalize=False)
+    sse = multi_scale_maps(net, img, lab, fusion="sum", align_corners=False, normalize=False,
+                           head_upsample=True)
+    expect = torch.relu(torch.nn.functional.interpolate(raw, size=(8, 8), mode="bilinear",
+                                                        align_corners=False))
+    torch.testing.assert_close(sse, expect)
+    assert (psa - sse).abs().max() > 0.1  # ReLU at stride then upsampling keeps more mass
+    bicubic = multi_scale_maps(net, torch.rand(1, 3, 8, 8), lab, scales=(0.5, 1.0),
+                               input_resize="bicubic", fusion="sum")
+    assert bicubic.shape == (1, 1, 8, 8)
