@@ -15,14 +15,12 @@ Ground truth is only used to score, never to choose anything.
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
+from sweep_table import print_table, run_row
 
 from wsss import config
 from wsss.cache import StageCache
 from wsss.data.synthetic import generate
-from wsss.pipeline import run_pipeline
 
 CONTROLLERS = {
     "baseline": {"classifier/drs": "none"},
@@ -60,28 +58,11 @@ def main() -> None:
             overrides = {"profile": "quick", "data/root": args.root, "seed": seed,
                          "refine/enabled": args.refine, "segment/enabled": args.segment,
                          **controller, **config.parse_overrides(args.overrides)}
-            start = time.perf_counter()
-            entries = run_pipeline(config.resolve(overrides), cache)
-            metrics = {k: v for e in entries.values() for k, v in e.metrics.items()}
-            computed = sum(not e.hit for e in entries.values())
-            shown = ", ".join(f"{label} {metrics[k]:.3f}" for k, label in (*COLUMNS, *SEG_COLUMNS)
-                              if k in metrics)
-            print(f"{name:<11} seed {seed}: {time.perf_counter() - start:6.1f} s, "
-                  f"{computed} stage(s) computed; {shown}", flush=True)
-            rows.setdefault(name, []).append(metrics)
+            rows.setdefault(name, []).append(
+                run_row(name, overrides, cache, (*COLUMNS, *SEG_COLUMNS)))
     columns = (*COLUMNS, *SEG_COLUMNS) if args.segment else COLUMNS
-    print(f"\nsynthetic quick, seeds {args.seeds}" + (" (DRS†)" if args.refine else ""))
-    print(f"| labels | {' | '.join(label for _, label in columns)} |")
-    print("|---" * (len(columns) + 1) + "|")
-    for name, results in rows.items():
-        cells = []
-        for key, _ in columns:
-            values = np.array([r.get(key, np.nan) for r in results])
-            cell = "-" if np.isnan(values).all() else f"{values.mean():.3f}"
-            cells.append(cell + (f" ± {values.std():.3f}" if len(results) > 1 and cell != "-"
-                                 else ""))
-        print(f"| {name} | {' | '.join(cells)} |")
-
+    print_table(f"synthetic quick, seeds {args.seeds}" + (" (DRS†)" if args.refine else ""),
+                "labels", rows, columns)
 
 if __name__ == "__main__":
     main()

@@ -14,14 +14,12 @@ on the train subset). Ground truth only scores; it never chooses anything.
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
+from sweep_table import print_table, run_row
 
 from wsss import config
 from wsss.cache import StageCache
 from wsss.data.synthetic import generate
-from wsss.pipeline import run_pipeline
 
 COLUMNS = (("cls/val/acc", "cls acc"), ("cls/ser_loss", "SER loss"), ("cam/miou", "CAM mIoU"),
            ("cam/m_fn", "CAM m_FN"), ("cam/m_fp", "CAM m_FP"), ("crf/precision", "la/ha prec"),
@@ -47,26 +45,8 @@ def main() -> None:
                          "seed": seed, "segment/enabled": False,
                          "classifier/ser_rate": None if rate == "none" else float(rate),
                          **config.parse_overrides(args.overrides)}
-            start = time.perf_counter()
-            entries = run_pipeline(config.resolve(overrides), cache)
-            metrics = {k: v for e in entries.values() for k, v in e.metrics.items()}
-            computed = sum(not e.hit for e in entries.values())
-            shown = ", ".join(f"{label} {metrics[k]:.3f}" for k, label in COLUMNS if k in metrics)
-            print(f"{name:<9} seed {seed}: {time.perf_counter() - start:6.1f} s, "
-                  f"{computed} stage(s) computed; {shown}", flush=True)
-            rows.setdefault(name, []).append(metrics)
-    print(f"\nsynthetic quick, SSENet pipeline, seeds {args.seeds}")
-    print(f"| rate | {' | '.join(label for _, label in COLUMNS)} |")
-    print("|---" * (len(COLUMNS) + 1) + "|")
-    for name, results in rows.items():
-        cells = []
-        for key, _ in COLUMNS:
-            values = np.array([r.get(key, np.nan) for r in results])
-            cell = "-" if np.isnan(values).all() else f"{values.mean():.3f}"
-            cells.append(cell + (f" ± {values.std():.3f}" if len(results) > 1 and cell != "-"
-                                 else ""))
-        print(f"| {name} | {' | '.join(cells)} |")
-
+            rows.setdefault(name, []).append(run_row(name, overrides, cache, COLUMNS))
+    print_table(f"synthetic quick, SSENet pipeline, seeds {args.seeds}", "rate", rows, COLUMNS)
 
 if __name__ == "__main__":
     main()

@@ -73,20 +73,20 @@ def plan(cfg: PipelineConfig) -> list[tuple[str, dict[str, str]]]:
     """Stages to run in order, each with its inputs as {role: upstream stage}."""
     steps: list[tuple[str, dict[str, str]]] = [("pretrain", {})]
     segment_inputs = {"pretrain": "pretrain"}
-    if cfg.method == "ssenet" and not (cfg.segment.enabled and cfg.segment.labels == "gt"):
-        steps += [("classify", {"pretrain": "pretrain"}), ("cams", {"classify": "classify"}),
-                  ("crf_labels", {"cams": "cams"}),
-                  ("affinity", {"pretrain": "pretrain", "crf_labels": "crf_labels"}),
-                  ("random_walk", {"affinity": "affinity", "cams": "cams"})]
-        segment_inputs["labels"] = "random_walk"
-    elif not (cfg.segment.enabled and cfg.segment.labels == "gt"):
+    if not (cfg.segment.enabled and cfg.segment.labels == "gt"):  # weak labels needed
         steps += [("classify", {"pretrain": "pretrain"}), ("cams", {"classify": "classify"})]
-        maps = "cams"
-        if cfg.refine.enabled:
-            steps.append(("refine", {"pretrain": "pretrain", "cams": "cams"}))
-            maps = "refine"
-        steps.append(("pseudo_labels", {"maps": maps}))
-        segment_inputs["labels"] = "pseudo_labels"
+        if cfg.method == "ssenet":
+            steps += [("crf_labels", {"cams": "cams"}),
+                      ("affinity", {"pretrain": "pretrain", "crf_labels": "crf_labels"}),
+                      ("random_walk", {"affinity": "affinity", "cams": "cams"})]
+            segment_inputs["labels"] = "random_walk"
+        else:
+            maps = "cams"
+            if cfg.refine.enabled:
+                steps.append(("refine", {"pretrain": "pretrain", "cams": "cams"}))
+                maps = "refine"
+            steps.append(("pseudo_labels", {"maps": maps}))
+            segment_inputs["labels"] = "pseudo_labels"
     if cfg.segment.enabled:
         steps += [("segment", segment_inputs), ("evaluate", {"segment": "segment"})]
     return steps

@@ -94,21 +94,19 @@ def score_maps(cfg: PipelineConfig, layout: VocLayout, folder: Path,
     """Best-threshold mIoU of the CAM-only prediction on the eval split (a reported metric,
     never used to select a model)."""
     c = layout.num_classes
-    cms = [ConfusionMatrix(c + 1) for _ in THRESHOLDS]
+    fixed = cfg.cams.bg_score
+    thresholds = THRESHOLDS + (() if fixed is None else (fixed,))  # the sweep, then Eq. 3's
+    cms = [ConfusionMatrix(c + 1) for _ in thresholds]
     for rec in common.records(cfg, layout, cfg.data.eval_split):
         maps = load_maps(maps_path(folder, rec.name), c)
         gt = load_mask(layout.mask_path(rec.name, cfg.eval.gt_dir), c, maps.shape[1:])
-        for cm, pred in zip(cms, background_sweep_predictions(maps, THRESHOLDS), strict=True):
+        for cm, pred in zip(cms, background_sweep_predictions(maps, thresholds), strict=True):
             cm.update(pred, gt, name=rec.name)
     scores = [cm.miou(cfg.eval.protocol) for cm in cms]
-    best = int(np.nanargmax(scores))
-    chosen = best
-    if cfg.cams.bg_score is not None:
-        if cfg.cams.bg_score not in THRESHOLDS:
-            raise ValueError(f"cams/bg_score={cfg.cams.bg_score}: pick one of {THRESHOLDS}")
-        chosen = THRESHOLDS.index(cfg.cams.bg_score)
+    best = int(np.nanargmax(scores[:len(THRESHOLDS)]))
+    chosen = best if fixed is None else len(THRESHOLDS)
     metrics = {f"{prefix}/miou": scores[chosen], f"{prefix}/miou_best": scores[best],
                f"{prefix}/best_bg": THRESHOLDS[best]}
     m_fn, m_fp = cms[chosen].m_fn_fp()
     metrics.update({f"{prefix}/m_fn": m_fn, f"{prefix}/m_fp": m_fp})
-    return metrics, {str(t): s for t, s in zip(THRESHOLDS, scores, strict=True)}
+    return metrics, {str(t): s for t, s in zip(THRESHOLDS, scores[:len(THRESHOLDS)], strict=True)}

@@ -52,9 +52,10 @@ def _one(args: tuple) -> np.ndarray | None:
     if not scored:
         return None
     compact = confident_labels(la, ha)
-    ids = np.array([0, *[k + 1 for k in present]] + [255] * (256 - len(present) - 1), np.uint8)
+    to_class = np.full(256, 255, np.uint8)  # compact index -> class id; 255 stays 255
+    to_class[: len(present) + 1] = [0, *[k + 1 for k in present]]
     gt = load_mask(layout.mask_path(name, cfg.eval.gt_dir), c, compact.shape)
-    return ConfusionMatrix(c + 1).update(ids[compact], gt, name=name).counts
+    return ConfusionMatrix(c + 1).update(to_class[compact], gt, name=name).counts
 
 
 def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
