@@ -1,4 +1,5 @@
-"""One PNG per table: the delta curve, placement bars, rate curve, threshold heat-map."""
+"""One PNG per table, of the kind its builder names (``Table.plot``): a line over the rows
+(ours beside the paper's), bars, a heat-map or plain points."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def _twin(t: Table, x: list, labels: list[str], kind: str, paper_col: int) -> pl
         ax2 = ax.twinx()
         ax2.bar([p + 0.2 for p in pos], paper, 0.4, label="paper", color="#ef8636")
         ax.set_xticks(pos, labels)
-    else:  # a first row that is not on the x axis (DRS "learnable") is drawn on its own
-        cut = 1 if t.key == "drs1" else 0
+    else:  # leading rows that are not on the x axis (DRS "learnable") are drawn apart
+        cut = t.offaxis_rows
         ax.errorbar(x[cut:], means[cut:], yerr=stds[cut:], marker="o", label="ours",
                     color="#3b75af")
         ax2 = ax.twinx()
@@ -57,18 +58,24 @@ def _twin(t: Table, x: list, labels: list[str], kind: str, paper_col: int) -> pl
     return fig
 
 
+def _marks(labels: list[str]) -> str:
+    """A row of ✓ / - columns as the span of its ticked columns ("4-6"; "none")."""
+    ticked = [i + 1 for i, mark in enumerate(labels) if mark == "✓"]
+    if not ticked:
+        return "none"
+    return str(ticked[0]) if len(ticked) == 1 else f"{ticked[0]}-{ticked[-1]}"
+
+
 def plot(t: Table, out: Path) -> Path | None:
     """Write the table's figure to ``out``; None when the table has nothing to draw."""
     labels = [" ".join(lab) for lab, _ in t.rows]
-    if t.key == "drs1":
-        fig = _twin(t, list(range(len(labels))), [s.replace("δ = ", "") for s in labels],
-                    "line", 1)
-    elif t.key == "drs2":
-        names = ["none", "6", "5-6", "4-6", "3-6", "2-6", "1-6", "1-5", "1-4"]
-        fig = _twin(t, names, names, "bar", 1)
-    elif t.key == "sse1":
-        fig = _twin(t, list(range(len(labels))), labels, "line", 2)
-    elif t.key == "thresholds" and t.rows:
+    if t.plot == "line":
+        ticks = [s.replace("δ = ", "") for s in labels]
+        fig = _twin(t, list(range(len(labels))), ticks, "line", t.paper_column)
+    elif t.plot == "bar":
+        names = [lab[0] if len(lab) == 1 else _marks(lab) for lab, _ in t.rows]
+        fig = _twin(t, names, names, "bar", t.paper_column)
+    elif t.plot == "heat" and t.rows:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         grid = [[c.mean * t.scale if c.n else math.nan for c in cells] for _, cells in t.rows]
         im = ax.imshow(grid, cmap="viridis", aspect="auto")
@@ -79,7 +86,7 @@ def plot(t: Table, out: Path) -> Path | None:
         fig.colorbar(im, label=t.caption.split(";")[0].removeprefix("Ours: "))
         ax.set_title(t.title, fontsize=10)
         fig.tight_layout()
-    elif t.key in ("rw", "sse2") and t.filled:
+    elif t.plot == "points" and t.filled:
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
         means, stds = _ours(t)
         ax.errorbar(range(len(labels)), means, yerr=stds, marker="o")

@@ -10,15 +10,15 @@ import mlflow
 
 from analysis import plots, render
 from analysis.runs import load_trials, study_objective, study_run_id
-from analysis.tables import BUILDERS, Table
+from analysis.tables import Table, builders
 
 
-def build(study: str, tables: Sequence[str] = tuple(BUILDERS), metric: str | None = None,
+def build(study: str, tables: Sequence[str] = (), metric: str | None = None,
           tracking_uri: str | None = None) -> list[Table]:
-    """The requested tables; ``metric`` defaults to the study's objective."""
+    """The requested tables (default: all); ``metric`` defaults to the study's objective."""
     df = load_trials(study, tracking_uri)
     metric = metric or study_objective(study) or "pseudo/miou"
-    return [BUILDERS[name](df, metric) for name in tables]
+    return [builders()[name](df, metric) for name in tables or builders()]
 
 
 def write(study: str, tables: list[Table], out: Path, *, log: bool = True) -> Path:

@@ -25,7 +25,8 @@ def main() -> None:
     os.environ["WSSS_HOME"] = str(home_dir)
 
     from study.commands import _ensure_data, _init_ray
-    from study.runner import Home, StudySpec, launch
+    from study.runner import launch
+    from study.spec import Home, StudySpec
     from wsss import config
 
     home = Home.default()

@@ -1,14 +1,34 @@
-"""Optuna define-by-run spaces and the grids of the papers' tables (optuna only, no I/O)."""
+"""Optuna define-by-run spaces and the grids of the papers' tables (optuna only, no I/O).
 
-from search_spaces.drs import SPACES as DRS_SPACES
-from search_spaces.grids import GRIDS
-from search_spaces.sse import SPACES as SSE_SPACES
+Each method's spaces live in ``search_spaces/<method name>.py`` (a ``SPACES`` dict); its
+grids are data of its ``wsss.methods`` module. Both are collected here from ``METHODS``, so
+adding a method adds no line to this file (docs/adding-a-method.md).
+"""
 
-SPACES = {**DRS_SPACES, **SSE_SPACES}
-# the pipeline each space or grid belongs to, and the metric a study of it optimises
-METHOD = {**dict.fromkeys(DRS_SPACES, "drs"), **dict.fromkeys(SSE_SPACES, "ssenet"),
-          "drs1": "drs", "drs2": "drs", "sse1": "ssenet", "sse2": "ssenet",
-          "sse2-synthetic": "ssenet"}
-OBJECTIVE = {"drs": "pseudo/miou", "ssenet": "rw/miou"}
+from __future__ import annotations
 
-__all__ = ["GRIDS", "METHOD", "OBJECTIVE", "SPACES"]
+import importlib
+from typing import Any
+
+from wsss.methods import METHODS, Method
+
+SPACE_MODULES = {name: importlib.import_module(f"search_spaces.{name}") for name in METHODS}
+SPACES: dict[str, Any] = {}
+GRIDS: dict[str, dict[str, dict[str, Any]]] = {}
+METHOD_OF: dict[str, Method] = {}  # space or grid name -> the method it belongs to
+for _name, _method in METHODS.items():
+    for _space, _fn in SPACE_MODULES[_name].SPACES.items():
+        SPACES[_space], METHOD_OF[_space] = _fn, _method
+    for _grid, _points in _method.grids.items():
+        GRIDS[_grid], METHOD_OF[_grid] = dict(_points), _method
+
+
+def method_of(space_or_grid: str) -> Method:
+    """The method a space or grid belongs to; an unknown name lists the known ones."""
+    if space_or_grid not in METHOD_OF:
+        raise KeyError(f"unknown search space or grid {space_or_grid!r}; spaces: "
+                       f"{', '.join(sorted(SPACES))}; grids: {', '.join(sorted(GRIDS))}")
+    return METHOD_OF[space_or_grid]
+
+
+__all__ = ["GRIDS", "METHOD_OF", "SPACES", "method_of"]

@@ -12,9 +12,8 @@ from typing import Any
 
 import optuna
 
-from search_spaces.grids import DRS_TABLE2_PLACEMENTS
-
-LAYERS = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")
+from wsss.config import LAYERS
+from wsss.methods.drs import PLACEMENTS
 
 
 def controller(trial: optuna.Trial) -> dict[str, Any]:
@@ -26,8 +25,8 @@ def controller(trial: optuna.Trial) -> dict[str, Any]:
 
 def placement(trial: optuna.Trial) -> dict[str, Any]:
     """One of the nine placements of DRS Table 2 (named like ``4-6``)."""
-    name = trial.suggest_categorical("choice/placement", list(DRS_TABLE2_PLACEMENTS))
-    return {"classifier/drs_layers": DRS_TABLE2_PLACEMENTS[name]}
+    name = trial.suggest_categorical("choice/placement", list(PLACEMENTS))
+    return {"classifier/drs_layers": PLACEMENTS[name]}
 
 
 def free_placement(trial: optuna.Trial) -> dict[str, Any]:

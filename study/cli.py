@@ -57,13 +57,14 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from study.commands import ensure_data
     from wsss import config
     from wsss.cache import StageCache
+    from wsss.data.splits import ensure_data
     from wsss.pipeline import run_pipeline
 
     cfg = config.resolve(config.parse_overrides(args.overrides), yaml_path=args.config)
-    ensure_data(cfg)
+    if ensure_data(cfg):
+        print(f"generated the synthetic '{cfg.profile}' benchmark in {cfg.data.root}")
 
     def on_stage(entry) -> None:
         how = "cached" if entry.hit else f"computed in {entry.seconds:.1f} s"
@@ -80,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _viz_overlay(args: argparse.Namespace) -> int:
     from wsss import config
-    from wsss.stages.common import open_layout, records
+    from wsss.data.splits import open_layout, records
     from wsss.viz import write_overlay
 
     stage_dir = Path(args.stage_dir)
@@ -91,7 +92,7 @@ def _viz_overlay(args: argparse.Namespace) -> int:
     layout = open_layout(cfg)
     names = [r.name for r in records(cfg, layout, args.split or cfg.data.eval_split)[: args.n]]
     out = write_overlay(stage_dir, layout, names, Path(args.out or stage_dir / "overlay.png"),
-                        gt_dir=cfg.eval.gt_dir, scale=args.scale)
+                        gt_dir=cfg.scoring.gt_dir, scale=args.scale)
     print(f"wrote {out}")
     return 0
 

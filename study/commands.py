@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from study.runner import Home, StudySpec, launch
-
-SYNTHETIC = {"quick": "quick", "tiny": "tiny", "full": "full"}
+from study.runner import launch
+from study.spec import Home, StudySpec
 
 
 def _init_ray(home: Home) -> None:
@@ -30,39 +29,23 @@ def _init_ray(home: Home) -> None:
 
 def _ensure_data(overrides: dict[str, Any]) -> None:
     from wsss import config
+    from wsss.data.splits import ensure_data
 
-    ensure_data(config.resolve(overrides))
-
-
-def ensure_data(cfg: Any) -> None:
-    """The synthetic profiles generate their benchmark on first use (embedded defaults)."""
-    from wsss.data.synthetic import generate
-
-    if cfg.profile in SYNTHETIC:
-        meta = generate(cfg.data.root, SYNTHETIC[cfg.profile], seed=0)
-        if not meta.get("reused"):
-            print(f"generated the synthetic '{cfg.profile}' benchmark in {cfg.data.root}")
-
-
-def with_method_defaults(space: str, overrides: dict[str, Any],
-                         objective: str | None) -> tuple[dict[str, Any], str]:
-    """An SSENet space or grid runs ``method=ssenet`` and optimises ``rw/miou`` unless the
-    user says otherwise; a DRS one ``pseudo/miou``."""
-    from search_spaces import METHOD, OBJECTIVE
-
-    overrides = {"method": METHOD.get(space, "drs"), **overrides}
-    return overrides, objective or OBJECTIVE[overrides["method"]]
+    cfg = config.resolve(overrides)
+    if ensure_data(cfg):
+        print(f"generated the synthetic '{cfg.profile}' benchmark in {cfg.data.root}")
 
 
 def study_run(args: argparse.Namespace) -> int:
-    from search_spaces import METHOD, OBJECTIVE
+    from search_spaces import method_of
     from wsss import config
 
     home = Home.default()
-    # an SSENet space or grid runs the SSENet pipeline unless told otherwise
-    overrides = {"method": METHOD.get(args.grid or args.space, "drs"), "profile": args.profile,
-                 "preset": args.preset, **config.parse_overrides(args.overrides)}
-    args.objective = args.objective or OBJECTIVE[overrides["method"]]
+    # a space or grid runs its method's pipeline and objective unless told otherwise
+    method = method_of(args.grid or args.space)
+    overrides = {"method": method.name, "profile": args.profile, "preset": args.preset,
+                 **config.parse_overrides(args.overrides)}
+    args.objective = args.objective or method.objective
     root = overrides.get("data/root") or config.resolve(overrides).data.root
     overrides["data/root"] = os.path.abspath(os.path.expanduser(root))  # trials run elsewhere
     config.resolve(overrides)  # fail now, naming the key, not inside a trial
@@ -116,10 +99,14 @@ def _print_tables(name: str, home: Home) -> None:
 def tables_command(args: argparse.Namespace) -> int:
     from analysis import render, report
     from analysis.runs import StudyNotFound
-    from analysis.tables import BUILDERS
+    from analysis.tables import builders
 
     home = Home.default()
-    names = list(BUILDERS) if args.table == "all" else [args.table]
+    names = list(builders()) if args.table == "all" else [args.table]
+    if any(n not in builders() for n in names):
+        print(f"error: unknown table {args.table!r}; known: all, {', '.join(builders())}",
+              file=sys.stderr)
+        return 2
     try:
         tables = report.build(args.study, names, args.metric, tracking_uri=home.tracking_uri)
     except StudyNotFound as err:
@@ -184,8 +171,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cmds = study.add_subparsers(dest="study_command", required=True)
     run = cmds.add_parser("run", help="launch a study")
     run.add_argument("space", nargs="?", default="drs", help="search space (search_spaces)")
-    run.add_argument("--grid", help="a paper table's grid instead: drs1, drs2, sse1, sse2, "
-                     "sse2-synthetic")
+    run.add_argument("--grid", help="a paper table's grid instead (drs1, drs2, sse1, sse2, "
+                     "sse2-synthetic)")
     run.add_argument("--samples", type=int, default=8, help="trials (a grid runs every point)")
     run.add_argument("--objective", help="default: pseudo/miou (DRS) or rw/miou (SSENet); "
                      "also cam/miou, seg/miou, seg/miou_crf")
@@ -212,7 +199,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tables = sub.add_parser("tables", help="rebuild the papers' tables from a study's MLflow runs")
     tables.add_argument("study")
     tables.add_argument("--table", default="all",
-                        choices=["all", "drs1", "drs2", "sse1", "sse2", "thresholds", "rw"])
+                        help="a table key (drs1, drs2, thresholds, sse1, sse2, rw) or all")
     tables.add_argument("--format", default="md", choices=["md", "tex", "csv"])
     tables.add_argument("--metric", help="what fills our cells (default: the study's objective)")
     tables.add_argument("--out", help="also write md/tex/csv/png + report.md here")

@@ -1,101 +1,45 @@
 """Launch and resume studies: Tuner + OptunaSearch (+ ASHA) over the pipeline trainable.
 
-Everything a study writes lives under one project folder (``WSSS_HOME``, default ``./.wsss``,
-always absolute): ``mlflow.db``, ``optuna.db``, ``ray_results/<study>``, ``cache/`` and
-``studies/<study>.json`` (the study's spec and status). On a cluster, ``MLFLOW_TRACKING_URI``
-points at the head's ``mlflow server`` and ``WSSS_HOME`` at shared storage.
+Where a study's records go: ``study.spec.Home``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-
-@dataclass(frozen=True)
-class StudySpec:
-    name: str
-    space: str = "drs"  # a search_spaces.SPACES name (ignored with a grid)
-    grid: str = ""  # a search_spaces.GRIDS name: every point once
-    samples: int = 8
-    objective: str = "pseudo/miou"
-    overrides: dict[str, Any] = field(default_factory=dict)  # flat config keys for all trials
-    concurrency: int = 1
-    asha: bool = False
-    cpus_per_trial: float = 2
-    gpus_per_stage: float = 0.0  # > 0: training stages run as Ray tasks on GPU nodes
-    max_failures: int = 2
-    seed: int = 0
-    status: str = "created"  # created -> running -> complete | incomplete
-    created: str = ""
-
-    @property
-    def num_samples(self) -> int:
-        from search_spaces import GRIDS
-
-        return len(GRIDS[self.grid]) if self.grid else self.samples
+from study.spec import Home, StudySpec
 
 
-@dataclass(frozen=True)
-class Home:
-    root: Path
+def ensure_experiment(home: Home, name: str) -> str:
+    """The study's MLflow experiment, created with its artifacts under ``home`` if local."""
+    import mlflow
 
-    @classmethod
-    def default(cls) -> Home:
-        return cls(Path(os.environ.get("WSSS_HOME", ".wsss")).expanduser().resolve())
-
-    @property
-    def tracking_uri(self) -> str:
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.root / 'mlflow.db'}"
-
-    @property
-    def optuna_url(self) -> str:
-        return f"sqlite:///{self.root / 'optuna.db'}"
-
-    @property
-    def results(self) -> Path:
-        return self.root / "ray_results"
-
-    @property
-    def cache(self) -> Path:
-        return self.root / "cache"
-
-    def spec_path(self, name: str) -> Path:
-        return self.root / "studies" / f"{name}.json"
-
-    def load(self, name: str) -> StudySpec:
-        path = self.spec_path(name)
-        if not path.exists():
-            known = sorted(p.stem for p in (self.root / "studies").glob("*.json"))
-            raise KeyError(f"no study named {name!r} under {self.root}; known: {known}")
-        return StudySpec(**json.loads(path.read_text()))
-
-    def save(self, spec: StudySpec) -> None:
-        self.spec_path(spec.name).parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.spec_path(spec.name).with_suffix(".tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(spec), indent=2) + "\n")
-        tmp.replace(self.spec_path(spec.name))
+    mlflow.set_tracking_uri(home.tracking_uri)
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        experiment_id = mlflow.create_experiment(
+            name, artifact_location=home.artifact_location(name))
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
 
 
 def _study_run(home: Home, spec: StudySpec) -> tuple[str, str]:
     """The study's MLflow experiment and its study-level run (created once, found again)."""
     import mlflow
 
-    mlflow.set_tracking_uri(home.tracking_uri)
-    experiment = mlflow.set_experiment(spec.name)
-    runs = mlflow.search_runs([experiment.experiment_id], filter_string="tags.kind = 'study'")
+    experiment_id = ensure_experiment(home, spec.name)
+    runs = mlflow.search_runs([experiment_id], filter_string="tags.kind = 'study'")
     if len(runs):
-        return experiment.experiment_id, str(runs.run_id.iloc[0])
+        return experiment_id, str(runs.run_id.iloc[0])
     with mlflow.start_run(run_name=spec.name, tags={"kind": "study"}) as run:
         mlflow.log_params({"study/space": spec.grid or spec.space, "study/objective":
                            spec.objective, "study/samples": spec.num_samples,
                            **{k: str(v) for k, v in spec.overrides.items()}})
-        return experiment.experiment_id, run.info.run_id
+        return experiment_id, run.info.run_id
 
 
 def _trainable(home: Home, spec: StudySpec):
@@ -184,10 +128,10 @@ def _tune_config(spec: StudySpec, home: Home):
     from ray.tune.schedulers import ASHAScheduler
 
     from study.search import build_searcher, space_function
-    from trainables.context import OBJECTIVE_STAGE
+    from wsss.pipeline import stage_of_metric
 
     space = space_function(spec.space, spec.grid)
-    final_stage = _stage_count(spec, OBJECTIVE_STAGE[spec.objective])
+    final_stage = _stage_count(spec, stage_of_metric(spec.objective).name)
     searcher = build_searcher(space, spec, home.optuna_url, final_step=final_stage)
     scheduler = (ASHAScheduler(time_attr="stage", metric="score", mode="max",
                                max_t=final_stage, grace_period=1, reduction_factor=2)

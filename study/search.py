@@ -10,17 +10,17 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from search_spaces import GRIDS, SPACES
+from search_spaces import GRIDS, SPACES, method_of
 
 if TYPE_CHECKING:
-    from study.runner import StudySpec
+    from study.spec import StudySpec
 
 
 class PruneAwareOptunaSearch(OptunaSearch):
     """A trial that ends before ``final_step`` (stopped by ASHA) is told PRUNED.
 
     Stock OptunaSearch tells COMPLETE with the early value, and TPE would then read a CAM
-    score as a final pseudo-label score (RAY_NOTES §1.7).
+    score as a final pseudo-label score (docs/architecture.md §1).
     """
 
     def __init__(self, *args: Any, final_step: int, step_key: str = "stage", **kwargs: Any):
@@ -51,13 +51,8 @@ class GridSpace:
 
 def space_function(space: str, grid: str) -> Callable[[optuna.Trial], dict[str, Any]]:
     """The define-by-run function: a named space, or a grid's points by name."""
-    if grid:
-        if grid not in GRIDS:
-            raise KeyError(f"unknown grid {grid!r}; allowed {sorted(GRIDS)}")
-        return GridSpace(GRIDS[grid])
-    if space not in SPACES:
-        raise KeyError(f"unknown search space {space!r}; allowed {sorted(SPACES)}")
-    return SPACES[space]
+    method_of(grid or space)  # an unknown name fails here, listing the known ones
+    return GridSpace(GRIDS[grid]) if grid else SPACES[space]
 
 
 def build_searcher(space: Callable, spec: StudySpec, storage_url: str, *,

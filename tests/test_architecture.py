@@ -1,4 +1,4 @@
-"""Dependency rules of ARCHITECTURE.md, checked statically and by importing."""
+"""Dependency rules of docs/architecture.md, checked statically and by importing."""
 
 from __future__ import annotations
 
@@ -62,3 +62,31 @@ def test_importing_analysis_loads_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_stages_never_import_stages() -> None:
+    """File names and loaders live in wsss.artifacts, the loop in wsss.engine."""
+    offenders = {}
+    for path in (REPO / "wsss" / "stages").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        stage_imports = sorted(
+            {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+             and n.module.startswith("wsss.stages.")}
+            | {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+               and n.module == "wsss.stages" for a in n.names if a.name != "Stage"})
+        if stage_imports:
+            offenders[path.name] = stage_imports
+    assert offenders == {}
+
+
+OUTSIDE_DOCS = ("shared" + "/", "SPEC" + " §")  # split: this file must not match itself
+
+
+def test_code_cites_only_documents_in_the_repository() -> None:
+    cited = [str(p.relative_to(REPO)) for folder in ("wsss", "study", "trainables", "analysis",
+                                                     "search_spaces", "benchmarks", "tests")
+             for p in (REPO / folder).rglob("*.py")
+             if any(ref in p.read_text() for ref in OUTSIDE_DOCS)]
+    assert cited == []
+    for doc in ("method.md", "architecture.md", "adding-a-method.md", "synthetic.md"):
+        assert (REPO / "docs" / doc).exists()

@@ -5,16 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# objective -> the last stage a trial needs to run for it
-OBJECTIVE_STAGE = {"cam/miou": "cams", "pseudo/miou": "pseudo_labels",
-                   "pseudo/miou_miss": "pseudo_labels", "pseudo/miou_ignore": "pseudo_labels",
-                   "rw/miou": "random_walk", "crf/precision": "crf_labels",
-                   "seg/miou": "evaluate", "seg/miou_crf": "evaluate"}
-# the headline metric of each stage: the ASHA rung score ("stage" is the time attribute)
-STAGE_SCORE = {"pretrain": "pretrain/val/map", "classify": "cls/val/map", "cams": "cam/miou",
-               "refine": "refine/miou", "pseudo_labels": "pseudo/miou",
-               "crf_labels": "crf/precision", "affinity": "aff/pair_accuracy",
-               "random_walk": "rw/miou", "segment": "seg/final_loss", "evaluate": "seg/miou"}
+from wsss.pipeline import stage_of_metric
 
 
 @dataclass(frozen=True)
@@ -31,4 +22,4 @@ class StudyContext:
 
     @property
     def until(self) -> str:
-        return self.stop_at or OBJECTIVE_STAGE[self.objective]
+        return self.stop_at or stage_of_metric(self.objective).name

@@ -1,4 +1,4 @@
-"""Run a stage as a Ray task with its own resources (GPU for training stages)."""
+"""Run a stage as a Ray task with its own resources (GPU for the stages that train)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import ray
 
 from wsss.cache import CacheEntry
-from wsss.pipeline import TRAINING_STAGES
+from wsss.stages import Stage
 
 
 @ray.remote
@@ -17,18 +17,18 @@ def _run_stage(fn: Callable[[], CacheEntry]) -> tuple[CacheEntry, str]:
 
 
 def stage_executor(resources: dict[str, dict[str, float]], nodes: dict[str, str]
-                   ) -> Callable[[str, Callable[[], CacheEntry]], CacheEntry]:
+                   ) -> Callable[[Stage, Callable[[], CacheEntry]], CacheEntry]:
     """``resources``: {"train": {...}, "other": {...}} Ray task options; empty runs in-process.
 
     Records the node each stage ran on in ``nodes`` (reported, and checked by the tests).
     """
 
-    def execute(stage: str, fn: Callable[[], CacheEntry]) -> CacheEntry:
+    def execute(stage: Stage, fn: Callable[[], CacheEntry]) -> CacheEntry:
         if not resources:
             return fn()
-        options: dict[str, Any] = resources["train" if stage in TRAINING_STAGES else "other"]
+        options: dict[str, Any] = resources["train" if stage.gpu else "other"]
         entry, node = ray.get(_run_stage.options(**options).remote(fn))
-        nodes[stage] = node
+        nodes[stage.name] = node
         return entry
 
     return execute

@@ -10,11 +10,11 @@ from typing import Any
 from ray import tune
 
 from trainables import tracking
-from trainables.context import STAGE_SCORE, StudyContext
+from trainables.context import StudyContext
 from trainables.execution import stage_executor
 from wsss import config
 from wsss.cache import CacheEntry, StageCache
-from wsss.pipeline import plan, run_pipeline
+from wsss.pipeline import STAGES, plan, run_pipeline
 
 
 def decode(trial_config: dict[str, Any], ctx: StudyContext) -> config.PipelineConfig:
@@ -29,6 +29,13 @@ def _reported_stages() -> dict[str, str]:
         return {}
     with checkpoint.as_directory() as d:
         return json.loads(Path(d, "stages.json").read_text())
+
+
+def rung_score(entry: CacheEntry) -> float:
+    """The stage's headline metric, oriented so that higher is better (losses negated)."""
+    stage = STAGES[entry.stage]
+    value = entry.metrics.get(stage.score, 0.0)
+    return value if stage.maximize else -value
 
 
 def pipeline_trainable(trial_config: dict[str, Any], study: StudyContext) -> None:
@@ -50,7 +57,7 @@ def pipeline_trainable(trial_config: dict[str, Any], study: StudyContext) -> Non
         reported[entry.stage] = entry.key
         headline = {k: v for k, v in entry.metrics.items() if "/iou_" not in k}  # rest: MLflow
         metrics = {**headline, "stage": stages.index(entry.stage) + 1,
-                   "score": entry.metrics.get(STAGE_SCORE[entry.stage], 0.0),
+                   "score": rung_score(entry),
                    f"{entry.stage}/cache_hit": float(entry.hit),
                    **{f"{s}/node": n for s, n in nodes.items()}}
         if entry.stage == study.until and study.objective in entry.metrics:

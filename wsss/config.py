@@ -6,9 +6,10 @@ A field ``data.root`` is the flat key ``data/root`` everywhere: YAML files, CLI 
 Resolution order (later wins): defaults -> method -> preset -> segmenter recipe -> profile ->
 YAML -> CLI.
 
-* Defaults are the DRS authors' reference code at VOC scale; ``method=ssenet`` overlays the
-  SSENet/psa reference code (``METHODS``).
-* A **preset** (``reference``, ``paper``) holds every paper-vs-code difference of SPEC.md.
+* Defaults are the DRS authors' reference code at VOC scale; a method (``wsss.methods``:
+  ``method=ssenet``) overlays its own reference code.
+* A **preset** (``reference``, ``paper``, per method) holds every paper-vs-code difference
+  listed in docs/method.md §3.
 * A **segmenter recipe** (by ``segment/arch``) holds DeepLab-LargeFOV's or DeepLab-v2's solver.
 * A **profile** (``voc``, ``quick``, ``tiny``, ``full``) fits sizes, widths and budgets to a
   dataset: the synthetic benchmark cannot use 320-px crops or 15 VGG16 epochs.
@@ -16,8 +17,9 @@ YAML -> CLI.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,10 +36,15 @@ from wsss.keys import (  # noqa: F401  (the vocabulary is part of this module's 
     unflatten,
 )
 
+# Metadata of fields that change where or how fast a stage runs, never what it writes: they
+# stay out of the stage cache's keys (wsss.pipeline).
+OUTSIDE_KEY = {"outside_key": True}
+
 
 @dataclass(frozen=True)
 class DataConfig:
-    root: str = "data/VOC2012"  # VOC2012-layout folder (JPEGImages, SegmentationClass...)
+    # the VOC2012-layout folder (JPEGImages, SegmentationClass, ...)
+    root: str = field(default="data/VOC2012", metadata=OUTSIDE_KEY)
     train_split: str = "train_aug"  # list the classifier trains on (10,582 images on VOC)
     eval_split: str = "train"  # list pseudo labels are scored on (VOC train, 1,464 images)
     val_split: str = "val"  # list the final segmentation is scored on
@@ -45,41 +52,36 @@ class DataConfig:
     list_dir: str = ""  # folder of split lists; "" = <root>/ImageSets/Segmentation
     cls_labels: str = ""  # psa cls_labels.npy; "" = <root>/cls_labels.npy
     saliency_dir: str = "saliency_map"  # PoolNet-style 0-255 saliency PNGs, relative to root
-    workers: int = 2  # data-loading / checking processes
+    workers: int = field(default=2, metadata=OUTSIDE_KEY)  # data-loading processes
 
     def __post_init__(self) -> None:
         check(self.workers >= 0, "workers", "must be >= 0")
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class ScoringConfig:
+    """How every stage's labels are scored against pixel ground truth (never to select)."""
+
     protocol: Literal["nanmean", "mean"] = "nanmean"  # DRS/DeepLab: gt classes; SSENet: all
     pred_ignore: Literal["ignore", "miss"] = "miss"  # 255 in a prediction: left out, or a miss
     gt_dir: str = "SegmentationClassAug"  # DRS scores on Aug; SSENet on SegmentationClass
 
 
-LAYERS = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")  # DRS Table 2 groups
-# DRS Table 2's nine placements, by the names the paper's rows imply
-DRS_PLACEMENTS: dict[str, tuple[str, ...]] = {
-    "none": (), "6": LAYERS[5:], "5-6": LAYERS[4:], "4-6": LAYERS[3:], "3-6": LAYERS[2:],
-    "2-6": LAYERS[1:], "1-6": LAYERS, "1-5": LAYERS[:5], "1-4": LAYERS[:4],
-}
+LAYERS = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")  # the six VGG groups
+# (DRS Table 2's rows); models and search spaces import this one tuple
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
     source: Literal["torchvision", "file", "synthetic"] = "torchvision"  # backbone start point
     weights_file: str = ""  # torchvision-format vgg16 state dict (vgg16-397923af.pth) if "file"
-    epochs: int = 8  # synthetic: plain classification pre-training (SYNTHETIC_NOTES: 8)
+    epochs: int = 8  # synthetic: plain classification pre-training (docs/synthetic.md)
     lr: float = 3e-3  # synthetic: Adam with a one-cycle schedule
     batch_size: int = 64
 
     def __post_init__(self) -> None:
         check(self.source != "file" or bool(self.weights_file), "weights_file",
               "required when source=file")
-
-
-CLASSIFIER_ARCHS = ("vgg16_d1", "narrow", "narrow_os8", "resnet38", "resnet50", "resnet101")
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class CamConfig:
     store: Literal["uint8", "float16"] = "uint8"  # uint8 = floor(x * 255), as DRS saves
     bg_score: float | None = None  # SSENet Eq. 3 alpha (0.2): cam/miou at this constant
     # background; None: cam/miou is the best of a 0.05..0.6 sweep (a GT peek, reported only)
-    batch_size: int = 16
+    batch_size: int = field(default=16, metadata=OUTSIDE_KEY)
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ class PseudoLabelConfig:
     beta: float = 0.2  # background where saliency/255 < beta (code: > 50/255 is salient)
     conflict_count: int = 2  # > this many of the C+1 channels above conflict_conf -> 255; 0 off
     conflict_conf: float = 0.9
-    workers: int = 2  # processes writing labels
+    workers: int = field(default=2, metadata=OUTSIDE_KEY)  # processes writing labels
 
     def __post_init__(self) -> None:
         check(0.0 <= self.beta <= 1.0, "beta", f"saliency threshold in [0, 1], got {self.beta}")
@@ -161,16 +163,16 @@ class PseudoLabelConfig:
 
 @dataclass(frozen=True)
 class CrfLabelConfig:
-    """SSENet/psa confident regions (SPEC §2.3): dense CRF on [(1 - max)^a, cams] for two a."""
+    """SSENet/psa confident regions (docs/method.md §2.3): dense CRF on [(1 - max)^a, cams]."""
 
     la_power: float = 4.0  # low alpha: big background score; its foreground is confident
     ha_power: float = 24.0  # high alpha: small background score; its background is confident
-    workers: int = 2  # CRF processes (pydensecrf is single-threaded)
+    workers: int = field(default=2, metadata=OUTSIDE_KEY)  # CRF processes (single-threaded)
 
 
 @dataclass(frozen=True)
 class AffinityConfig:
-    """AffinityNet (SPEC §2.4) on the la/ha labels; the backbone starts from ``pretrain``."""
+    """AffinityNet (docs/method.md §2.4) on the la/ha labels; backbone from ``pretrain``."""
 
     lr: float = 0.01  # SSE (psa README: 0.1)
     optimizer: Literal["sgd", "adam"] = "sgd"
@@ -222,7 +224,7 @@ class SegmentConfig:
     aspp_rates: tuple[int, ...] = (6, 12, 18, 24)
     msc: bool = False  # multi-scale inputs 1, 0.75, 0.5 with max fusion (ASPP)
     self_training: bool = False  # DRS fork's extra CE on its own masked argmax (opt-in)
-    checkpoint_every: int = 500  # iterations between resumable checkpoints
+    checkpoint_every: int = 500  # iterations per training round (one checkpoint each)
 
     def __post_init__(self) -> None:
         check(self.iterations > 0 and self.batch_size > 0, "iterations", "must be > 0")
@@ -235,18 +237,18 @@ class EvaluateConfig:
     crf_recipe: Literal["largefov", "aspp"] = "largefov"  # kernels (wsss/ops/crf.py)
     flip: bool = False  # average with the flipped prediction
     align_corners: bool = True  # LargeFOV test upsampling (DeepLab-v2: False)
-    workers: int = 2  # CRF processes
-    overlays: int = 6  # prediction overlays saved
+    workers: int = field(default=2, metadata=OUTSIDE_KEY)  # CRF processes
+    overlays: int = field(default=6, metadata=OUTSIDE_KEY)  # prediction overlays saved
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    method: Literal["drs", "ssenet"] = "drs"  # which paper's pipeline
+    method: str = "drs"  # which paper's pipeline: a key of wsss.methods.METHODS
     preset: Literal["reference", "paper"] = "reference"  # authors' code, or the paper's text
     profile: Literal["voc", "quick", "tiny", "full"] = "voc"  # dataset scale (overlay below)
     seed: int = 0  # seeds every stage (torch, numpy, python, data order, augmentations)
     oracle: bool = False  # allow model selection on pixel ground truth (recorded as such)
-    device: str = "auto"  # "auto" = CUDA when present, else CPU
+    device: str = field(default="auto", metadata=OUTSIDE_KEY)  # "auto": CUDA if present
     data: DataConfig = field(default_factory=DataConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
@@ -258,69 +260,17 @@ class PipelineConfig:
     random_walk: RandomWalkConfig = field(default_factory=RandomWalkConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
 
     def __post_init__(self) -> None:
+        from wsss.methods import METHODS  # they import this module's LAYERS
+
+        check(self.method in METHODS, "method", f"{self.method!r} is not one of {list(METHODS)}")
         check(self.classifier.select != "oracle" or self.oracle, "classifier/select",
               "oracle selection peeks at pixel ground truth: set oracle=true to allow it")
 
 
-# The SSENet pipeline's reference code (SSE/psa, SPEC §2), overlaid on the DRS defaults.
-METHODS: dict[str, dict[str, Any]] = {
-    "drs": {},
-    "ssenet": {
-        "pretrain/source": "file",  # ResNet-38 converted from MXNet (psa's .pth)
-        "classifier/arch": "resnet38",
-        "classifier/drs": "none",
-        "classifier/lr": 0.01,
-        "classifier/momentum": 5e-4,  # PolyOptimizer passes weight_decay as momentum (bug)
-        "classifier/nesterov": False,
-        "classifier/decay_biases": False,
-        "classifier/schedule": "poly",
-        "classifier/batch_size": 16,
-        "classifier/scale_range": (448, 768),
-        "classifier/crop": 448,
-        "classifier/ser_rate": 0.3,  # train_cls_ser.py:140, hard-coded
-        "cams/input_size": 0,  # each image at its own size
-        "cams/scales": (1.0, 0.5, 1.5, 2.0),
-        "cams/fusion": "sum",
-        "cams/flip": True,
-        "cams/align_corners": False,
-        "cams/head_upsample": True,  # resnet38_cls_ser.py upsamples inside the model
-        "cams/input_resize": "bicubic",  # voc12/data.py: PIL bicubic per scale
-        "cams/bg_score": 0.2,  # Eq. 3
-        "eval/protocol": "mean",  # evaluation.py: plain mean over all 21 classes
-        "eval/gt_dir": "SegmentationClass",  # not SBD's Aug masks (SSENet-pytorch#4)
-        "segment/arch": "aspp",  # no SSENet DeepLab code exists: DRS's v2 recipe (SPEC §2.6)
-    },
-}
-
-# Paper-vs-code differences (SPEC.md §3), per method. Defaults are the reference code's.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "drs": {
-        "reference": {},
-        "paper": {
-            "classifier/nesterov": False,  # not mentioned in the paper
-            "classifier/batch_size": 5,  # the paper's batch (code: 5 x nGPU = 10)
-            "classifier/crop": 321,
-            "refine/epochs": 15,
-            "refine/decay_epochs": (5, 10),
-            "refine/batch_size": 5,
-            "pseudo/beta": 0.06,  # the paper's saliency threshold (code: 50/255)
-            "pseudo/conflict_count": 0,  # the conflict rule is in the code only
-        },
-    },
-    "ssenet": {
-        "reference": {},
-        "paper": {
-            "classifier/momentum": 0.9,  # what PolyOptimizer meant (psa#28, SEAM#21)
-            "affinity/momentum": 0.9,
-            "classifier/batch_size": 8,  # the paper's batch (code default 16)
-        },
-    },
-}
-
-# The segmentation network's own recipe (SPEC §1.7), chosen by segment/arch.
+# The segmentation network's own recipe (docs/method.md §1.7), chosen by segment/arch.
 _LARGEFOV = {"segment/lr": 1e-3, "segment/schedule": "step", "segment/steps": (4000, 5000),
              "segment/iterations": 6000, "segment/batch_size": 30, "segment/lr_every": 1,
              "segment/scale_range": (1.0, 1.0), "segment/msc": False,
@@ -352,7 +302,7 @@ _SYNTHETIC = {
     "refine/batch_size": 64,
     "refine/jitter": (0.0, 0.0, 0.0, 0.0),
     "segment/arch": "largefov_narrow",
-    "segment/optimizer": "adam",  # SYNTHETIC_NOTES part 2: Adam 2e-3, poly, batch 64, 6 epochs
+    "segment/optimizer": "adam",  # docs/synthetic.md: Adam 2e-3, poly, batch 64, 6 ep.
     "segment/lr": 2e-3,
     "segment/schedule": "poly",
     "segment/lr_every": 1,
@@ -362,27 +312,6 @@ _SYNTHETIC = {
     "segment/aspp_rates": (1, 2, 3, 4),
     "segment/msc": False,
     "segment/checkpoint_every": 50,
-}
-# SSENet at synthetic scale: the DRS quick protocol's narrow net and fine-tune, plus SER's
-# scale augmentation scaled from [448, 768] / 448 to 64 px, and AffinityNet on the narrow net.
-_SYNTHETIC_SSENET = {
-    "classifier/nesterov": False,
-    "classifier/schedule": "poly",
-    "classifier/scale_range": (64, 110),  # 768 / 448 x 64
-    "cams/input_size": 64,  # synthetic images are 64 px already: batched, not resized
-    "affinity/optimizer": "adam",
-    "affinity/lr": 1e-3,
-    "affinity/epochs": 3,
-    "affinity/batch_size": 32,
-    "affinity/crop": 64,
-    "affinity/jitter": (0.0, 0.0, 0.0, 0.0),
-    "affinity/dims": (16, 32, 64),
-}
-METHOD_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    "drs": {},
-    "ssenet": {"quick": _SYNTHETIC_SSENET, "tiny": {**_SYNTHETIC_SSENET, "affinity/epochs": 1},
-               "full": {**_SYNTHETIC_SSENET, "classifier/scale_range": (128, 220),
-                        "cams/input_size": 128, "affinity/crop": 128}},
 }
 PROFILES: dict[str, dict[str, Any]] = {
     "voc": {},
@@ -418,11 +347,13 @@ def resolve(
         return value
 
     if "method" in values:  # another config class has no method, preset or profile
-        method = choice("method", METHODS)
-        values.update(METHODS[method])
-        values.update(PRESETS[method][choice("preset", PRESETS[method])])
+        from wsss.methods import METHODS  # they import this module's LAYERS
+
+        method = METHODS[choice("method", METHODS)]
+        values.update(method.overlay)
+        values.update(method.presets[choice("preset", method.presets)])
         profile = choice("profile", PROFILES)
-        scale = {**PROFILES[profile], **METHOD_PROFILES[method].get(profile, {})}
+        scale = {**PROFILES[profile], **method.profiles.get(profile, {})}
         arch = user.get("segment/arch", scale.get("segment/arch", values["segment/arch"]))
         if arch not in SEGMENTERS:
             raise ConfigError(f"segment/arch: {arch!r} is not one of {sorted(SEGMENTERS)}")
@@ -438,3 +369,15 @@ def resolve(
     return build(cls, unflatten(values))
 
 
+
+
+def outside_key_fields(cls: type = PipelineConfig, prefix: str = "") -> frozenset[str]:
+    """Flat keys of the fields marked ``OUTSIDE_KEY`` (speed or location only)."""
+    hints = typing.get_type_hints(cls)
+    out: set[str] = set()
+    for f in fields(cls):
+        if is_dataclass(hints[f.name]):
+            out |= outside_key_fields(hints[f.name], f"{prefix}{f.name}{SEP}")
+        elif f.metadata.get("outside_key"):
+            out.add(f"{prefix}{f.name}")
+    return frozenset(out)

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from wsss.artifacts import load_maps, maps_path
 from wsss.data.layout import voc_palette
+from wsss.data.splits import records
 from wsss.data.voc import VocLayout, load_image, load_mask
-from wsss.ops.cam import load_maps, maps_path
 
 _PALETTE = np.array(voc_palette(), dtype=np.uint8).reshape(256, 3)
 
@@ -71,3 +73,11 @@ def write_overlay(stage_dir: Path, layout: VocLayout, names: Sequence[str], out:
     out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(out)
     return out
+
+
+def write_stage_overlay(cfg: Any, layout: VocLayout, out_dir: Path, count: int = 6) -> None:
+    """``overlay.png`` of the first scored images, for a person and for MLflow artifacts."""
+    names = [r.name for r in records(cfg, layout, cfg.data.eval_split)[:count]]
+    scale = max(1, 256 // max(1, cfg.cams.input_size or 256))  # small synthetic images
+    write_overlay(out_dir, layout, names, out_dir / "overlay.png",
+                  gt_dir=cfg.scoring.gt_dir, scale=scale)

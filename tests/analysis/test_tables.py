@@ -10,8 +10,8 @@ import mlflow
 import pytest
 
 from analysis import render, report
+from analysis.drs import drs_table1, drs_table2, thresholds_table
 from analysis.runs import StudyNotFound, load_trials
-from analysis.tables import drs_table1, drs_table2, thresholds_table
 from study.cli import main
 
 ALL = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")
@@ -25,13 +25,26 @@ def _trial(parent: str, params: dict, metrics: dict, status: str = "FINISHED") -
         mlflow.MlflowClient().set_terminated(run.info.run_id, status=status)
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def _experiment(home: Path, name: str) -> None:
+    """As a study creates it: artifacts under the project folder, never ./mlruns."""
+    mlflow.create_experiment(name, artifact_location=(home / "mlartifacts" / name).as_uri())
+    mlflow.set_experiment(name)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):
+    """One MLflow store with a small study for every test of the module (built once)."""
+    tmp_path = tmp_path_factory.mktemp("store")
+    with pytest.MonkeyPatch.context() as mp:
+        yield _fill_store(tmp_path, mp)
+
+
+def _fill_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("WSSS_HOME", str(tmp_path / "home"))
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("s")
+    _experiment(tmp_path / "home", "s")
     with mlflow.start_run(tags={"kind": "study"}) as study:
         mlflow.log_params({"study/objective": "pseudo/miou"})
     sid = study.info.run_id
@@ -111,6 +124,8 @@ def test_cli_prints_tables_and_refuses_unknown_or_empty(store: str, capsys) -> N
     assert "| learnable | 72.0 ± 2.8 (n=2) | 62.9 |" in capsys.readouterr().out
     assert main(["tables", "nope"]) == 2
     assert "no study named 'nope'" in capsys.readouterr().err
+    assert main(["tables", "s", "--table", "nope"]) == 2
+    assert "unknown table 'nope'" in capsys.readouterr().err
     mlflow.set_experiment("empty")
     assert main(["tables", "empty"]) == 2
     assert "no finished trials" in capsys.readouterr().err
@@ -120,12 +135,12 @@ def test_cli_prints_tables_and_refuses_unknown_or_empty(store: str, capsys) -> N
 
 def test_ssenet_tables_from_an_sse1_and_an_sse2_synthetic_study(tmp_path: Path,
                                                                  monkeypatch) -> None:
-    from analysis.tables import sse_table1, sse_table2
+    from analysis.ssenet import sse_table1, sse_table2
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("sse")
+    _experiment(tmp_path, "sse")
     with mlflow.start_run(tags={"kind": "study"}) as study:
         mlflow.log_params({"study/objective": "rw/miou"})
     sid = study.info.run_id
@@ -146,3 +161,14 @@ def test_ssenet_tables_from_an_sse1_and_an_sse2_synthetic_study(tmp_path: Path,
     assert t2[("baseline", "[448, 768]")][0].text(100) == "59.0"
     assert t2[("baseline", "[224, 768]")][0].text(100) == "57.0"
     assert t2[("SSENet (0.5)", "[448, 768]")][0].text(100) == "60.0"
+
+
+def test_tables_and_their_artifacts_leave_the_working_tree_alone(store: str, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """Artifacts go under the study's artifact location, not into ./mlruns of the cwd."""
+    mlflow.set_tracking_uri(store)
+    monkeypatch.chdir(tmp_path)
+    report.write("s", report.build("s", ["drs1"]), tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    study = mlflow.search_runs(experiment_names=["s"], filter_string="tags.kind = 'study'")
+    assert "/home/mlartifacts/s/" in study.artifact_uri[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from search_spaces import GRIDS, METHOD, OBJECTIVE, SPACES
+from search_spaces import GRIDS, SPACES, method_of
 from wsss import config
 
 
@@ -20,15 +20,20 @@ def test_each_space_samples_valid_configs(name: str) -> None:
     for _ in range(12):
         trial = study.ask()
         constants = SPACES[name](trial)
-        _resolve(METHOD[name], {**trial.params, **constants})
+        _resolve(method_of(name).name, {**trial.params, **constants})
         study.tell(trial, 0.0)
 
 
 @pytest.mark.parametrize("name", sorted(GRIDS))
 def test_each_grid_point_is_a_valid_config(name: str) -> None:
     for point in GRIDS[name].values():
-        _resolve(METHOD[name], point)
-    assert OBJECTIVE[METHOD[name]] in ("pseudo/miou", "rw/miou")
+        _resolve(method_of(name).name, point)
+    assert method_of(name).objective in ("pseudo/miou", "rw/miou")
+
+
+def test_an_unknown_space_names_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="spaces: drs, drs-controller"):
+        method_of("data/root=X")
 
 
 def test_ssenet_table_grids_cover_the_papers_rows() -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
 
-from study.runner import Home, StudySpec, launch
+from study.runner import launch
+from study.spec import Home, StudySpec
 
 
 def main(data_root: str, home_dir: str) -> None:

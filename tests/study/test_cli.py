@@ -29,22 +29,19 @@ def test_synth_then_check_from_the_shell(tmp_path: Path) -> None:
 
 
 def test_config_show_resolves_and_rejects(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["config", "show", "seed=4", "data/root=/voc", "eval/protocol=mean"]) == 0
+    assert main(["config", "show", "seed=4", "data/root=/voc", "scoring/protocol=mean"]) == 0
     out = capsys.readouterr().out
     assert "seed: 4" in out and "root: /voc" in out and "protocol: mean" in out
     assert main(["config", "show", "data/rot=/voc"]) == 2
     err = capsys.readouterr().err
     assert "data/rot" in err and "data/root" in err
-    assert main(["config", "show", "eval/protocol=median"]) == 2
-    assert "eval/protocol" in capsys.readouterr().err
+    assert main(["config", "show", "scoring/protocol=median"]) == 2
+    assert "scoring/protocol" in capsys.readouterr().err
 
 
-def test_ssenet_grids_and_spaces_pick_their_pipeline_and_objective() -> None:
-    from study.commands import with_method_defaults
+def test_grids_and_spaces_pick_their_method_and_objective() -> None:
+    from search_spaces import method_of
 
-    assert with_method_defaults("sse1", {"profile": "quick"}, None) == (
-        {"method": "ssenet", "profile": "quick"}, "rw/miou")
-    assert with_method_defaults("sse", {}, "cam/miou") == ({"method": "ssenet"}, "cam/miou")
-    assert with_method_defaults("drs1", {}, None) == ({"method": "drs"}, "pseudo/miou")
-    # the user's own method wins
-    assert with_method_defaults("sse-rw", {"method": "drs"}, None)[0]["method"] == "drs"
+    assert (method_of("sse1").name, method_of("sse1").objective) == ("ssenet", "rw/miou")
+    assert method_of("sse-rw").name == "ssenet" and method_of("thresholds").name == "drs"
+    assert (method_of("drs1").name, method_of("drs1").objective) == ("drs", "pseudo/miou")

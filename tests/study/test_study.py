@@ -8,8 +8,10 @@ import mlflow
 import optuna
 import pytest
 
-from search_spaces import grids
-from study.runner import Home, StudySpec, launch
+import search_spaces
+from study.runner import launch
+from study.spec import Home, StudySpec
+from wsss.methods import METHODS
 
 pytestmark = pytest.mark.ray
 
@@ -20,6 +22,11 @@ FOUR_POINTS = {
     "lrn-a20": {"classifier/drs": "learnable", "pseudo/alpha": 0.2},
     "lrn-a30": {"classifier/drs": "learnable", "pseudo/alpha": 0.3},
 }
+
+
+def _grid(monkeypatch: pytest.MonkeyPatch, name: str, points: dict) -> None:
+    monkeypatch.setitem(search_spaces.GRIDS, name, points)
+    monkeypatch.setitem(search_spaces.METHOD_OF, name, METHODS["drs"])
 
 
 def _spec(name: str, root: Path, **kw) -> StudySpec:
@@ -35,7 +42,7 @@ def _stage_runs(home: Home, name: str, stage: str):
 
 def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_path,
                                                   monkeypatch) -> None:
-    monkeypatch.setitem(grids.GRIDS, "four", FOUR_POINTS)
+    _grid(monkeypatch, "four", FOUR_POINTS)
     home = Home(tmp_path / "home")
     spec = _spec("four", tiny_root, grid="four")
     home.save(spec)
@@ -55,6 +62,10 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     assert len(trials) == 4 and set(trials["tags.mlflow.parentRunId"]) == {study_id}
     assert set(runs[runs["tags.kind"] == "stage"]["tags.mlflow.parentRunId"]) == set(trials.run_id)
     assert set(runs.status) == {"FINISHED"}
+    # artifacts live under the project folder, never in the working directory's ./mlruns
+    where = (home.root / "mlartifacts" / "four").as_uri()
+    assert all(uri.startswith(where) for uri in runs.artifact_uri)
+    assert not (Path.cwd() / "mlruns").exists()
     assert set(trials["params.choice/grid"]) == set(FOUR_POINTS)
     assert trials["params.pseudo/alpha"].astype(float).isin([0.2, 0.3]).all()
     assert trials["metrics.pseudo/miou"].between(0, 1).all()
@@ -70,7 +81,7 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
 def test_concurrent_trials_compute_a_shared_classifier_once(ray_session, tiny_root, tmp_path,
                                                             monkeypatch) -> None:
     points = {k: FOUR_POINTS[k] for k in ("lrn-a20", "lrn-a30")}
-    monkeypatch.setitem(grids.GRIDS, "two", points)
+    _grid(monkeypatch, "two", points)
     home = Home(tmp_path / "home")
     spec = _spec("two", tiny_root, grid="two", concurrency=2)
     home.save(spec)

@@ -34,7 +34,7 @@ def test_flatten_unflatten_round_trip() -> None:
     flat = config.flatten(PipelineConfig())
     assert flat["data/root"] == "data/VOC2012"
     assert flat["classifier/drs_layers"] == tuple(f"layer{i}" for i in range(1, 7))
-    assert flat["eval/protocol"] == "nanmean"
+    assert flat["scoring/protocol"] == "nanmean"
     assert config.build(PipelineConfig, config.unflatten(flat)) == PipelineConfig()
 
 
@@ -74,9 +74,9 @@ def test_unknown_key_error_lists_the_allowed_keys() -> None:
 
 def test_yaml_nested_and_flat_keys_then_cli_wins(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("seed: 3\ndata:\n  root: /voc\neval/protocol: mean\n")
+    path.write_text("seed: 3\ndata:\n  root: /voc\nscoring/protocol: mean\n")
     cfg = config.resolve({"seed": "5"}, yaml_path=path)
-    assert (cfg.seed, cfg.data.root, cfg.eval.protocol) == (5, "/voc", "mean")
+    assert (cfg.seed, cfg.data.root, cfg.scoring.protocol) == (5, "/voc", "mean")
 
 
 def test_unknown_key_in_yaml_is_an_error(tmp_path: Path) -> None:
@@ -87,9 +87,12 @@ def test_unknown_key_in_yaml_is_an_error(tmp_path: Path) -> None:
 
 
 def test_preset_overlay_applies_before_user_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(config.PRESETS["drs"], "paper", {"eval/pred_ignore": "ignore", "seed": 9})
+    from wsss.methods import METHODS
+
+    monkeypatch.setitem(METHODS["drs"].presets, "paper",
+                        {"scoring/pred_ignore": "ignore", "seed": 9})
     cfg = config.resolve({"preset": "paper", "seed": "1"})
-    assert (cfg.preset, cfg.eval.pred_ignore, cfg.seed) == ("paper", "ignore", 1)
+    assert (cfg.preset, cfg.scoring.pred_ignore, cfg.seed) == ("paper", "ignore", 1)
     with pytest.raises(ConfigError, match="preset"):
         config.resolve({"preset": "fast"})
 

@@ -1,6 +1,6 @@
 """A procedural WSSS benchmark written in the exact VOC layout (see ``voc.py``).
 
-What it must show (SYNTHETIC_NOTES.md, design "v4"): a classifier's CAM sits on a small
+What it must show (docs/synthetic.md, design "v4"): a classifier's CAM sits on a small
 discriminative part, and DRS can spread it over the rest of the object.
 
 * An object is a striped ellipse **body** (colour = mix of a shared base colour and a class tint

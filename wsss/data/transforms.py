@@ -189,3 +189,25 @@ def to_tensor(image: np.ndarray, mean: Sequence[float] = IMAGENET_MEAN,
     m = torch.tensor(mean, dtype=torch.float32)[:, None, None]
     s = torch.tensor(std, dtype=torch.float32)[:, None, None]
     return (x - m) / s
+
+
+def square_transform(c: Any) -> Compose:
+    """DRS order (LoadData.py) from a classifier config: square resize, flip, colour jitter,
+    random crop."""
+    steps: list[Any] = [ResizeSquare(c.resize), HorizontalFlip(0.5)]
+    if any(c.jitter):
+        steps.append(ColorJitter(*c.jitter))
+    steps.append(RandomCrop(c.crop))
+    return Compose(steps)
+
+
+def classifier_transform(c: Any) -> Compose:
+    """DRS's square transform, or with ``scale_range`` SSENet's (train_cls_ser.py): random
+    long side (bicubic, aspect kept), flip, colour jitter, crop padded with the mean colour."""
+    if not c.scale_range[1]:
+        return square_transform(c)
+    steps: list[Any] = [RandomResizeLong(*c.scale_range), HorizontalFlip(0.5)]
+    if any(c.jitter):
+        steps.append(ColorJitter(*c.jitter))
+    steps.append(RandomCrop(c.crop))
+    return Compose(steps)

@@ -10,7 +10,7 @@
     ROOT/cls_labels.npy                    psa/SSENet {name: float32[20]} (optional)
     ROOT/wsss_dataset.json                 class names of a non-VOC set (synthetic; optional)
 
-A split list may be in any of three line formats, detected per line (SPEC §4):
+A split list may be in any of three line formats, detected per line (docs/method.md §4):
 ``name`` (VOC), ``name 0 14`` (DRS ``*_cls.txt``, 0-based foreground ids) or
 ``/JPEGImages/name.jpg /SegmentationClassAug/name.png`` (psa ``voc12/*.txt``).
 Image-level labels come from the DRS list, from ``cls_labels.npy`` or from the masks

@@ -1,4 +1,8 @@
-"""AffinityNet (SPEC §2.4, psa ``network/resnet38_aff.py``) and its pair loss.
+"""AffinityNet (docs/method.md §2.4, psa ``network/resnet38_aff.py``) and its pair loss.
+
+Ahn & Kwak, "Learning Pixel-level Semantic Affinity with Image-level Supervision for Weakly
+Supervised Semantic Segmentation", CVPR 2018, arXiv:1803.10464 (AffinityNet and its
+class-balanced pair loss).
 
 Three 1x1 heads (no bias, ELU) read the backbone's three feature levels, their concatenation
 goes through one more 1x1 conv + ELU: the affinity features f. The affinity of a pair is

@@ -3,7 +3,7 @@
 * ``DRSClassifier``: VGG16-D1 (or a narrow variant) with DRS placed in any subset of
   layer1..layer6 (DRS Tables 1-2); with ``drs="none"`` it is a plain CAM network, which SSENet
   can train too (SSE's ``vgg16_*_ser``).
-* ``ResNetClassifier``: SSENet's ResNet-38 head (SPEC §2.1: Dropout2d 0.5, a bias-free 1x1
+* ``ResNetClassifier``: SSENet's ResNet-38 head (docs/method.md §2.1: Dropout2d 0.5, a bias-free 1x1
   conv ``fc8``), on ResNet-38 or torchvision's ResNet-50/101 at output stride 8.
 
 Both return ``{"cam", "logits"}`` and expose ``levels(x)`` (three feature maps for
@@ -18,11 +18,11 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
+from wsss.config import LAYERS  # the six group names (DRS Table 2's rows)
 from wsss.models.drs import DRS
 from wsss.models.vgg import ARCHS, GroupSpec, build_groups, init_he_fan_out
 
 Controller = Literal["none", "constant", "learnable"]
-LAYER_NAMES = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")
 
 
 class DRSClassifier(nn.Module):
@@ -41,43 +41,43 @@ class DRSClassifier(nn.Module):
     """
 
     def __init__(self, *, specs: Sequence[GroupSpec], num_classes: int, drs: Controller = "none",
-                 drs_delta: float = 0.55, drs_layers: Collection[str] = LAYER_NAMES,
+                 drs_delta: float = 0.55, drs_layers: Collection[str] = LAYERS,
                  convs: Sequence[nn.Conv2d] | None = None) -> None:
         super().__init__()
-        unknown = set(drs_layers) - set(LAYER_NAMES)
+        unknown = set(drs_layers) - set(LAYERS)
         if unknown:
-            raise ValueError(f"unknown DRS layers {sorted(unknown)}; allowed {LAYER_NAMES}")
+            raise ValueError(f"unknown DRS layers {sorted(unknown)}; allowed {LAYERS}")
         self.drs_layers = frozenset(drs_layers) if drs != "none" else frozenset()
 
         def activation(group: int, channels: int) -> nn.Module:
-            if LAYER_NAMES[group] not in self.drs_layers:
+            if LAYERS[group] not in self.drs_layers:
                 return nn.ReLU(inplace=True)
             return DRS(channels, drs_delta, learnable=drs == "learnable")
 
         groups = build_groups(specs, activation, convs)
-        for name, group in zip(LAYER_NAMES, groups, strict=True):
+        for name, group in zip(LAYERS, groups, strict=True):
             self.add_module(name, group)
         self.classifier = nn.Conv2d(specs[-1].channels, num_classes, 1)  # extra_conv4
         init_he_fan_out(self.layer6)
         init_he_fan_out(self.classifier)
         if convs is None:  # nothing pretrained: He init for the backbone too
-            for name in LAYER_NAMES[:5]:
+            for name in LAYERS[:5]:
                 init_he_fan_out(getattr(self, name))
 
         self.level_channels = tuple(spec.channels for spec in specs[3:])
         self.output_stride = 2 ** sum(s.pool in ("max2", "max3s2") for s in specs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        for name in LAYER_NAMES:
+        for name in LAYERS:
             x = getattr(self, name)(x)
         return x
 
     def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Outputs of layer4, layer5 and layer6 (AffinityNet's inputs)."""
         out = []
-        for name in LAYER_NAMES:
+        for name in LAYERS:
             x = getattr(self, name)(x)
-            if name in LAYER_NAMES[3:]:
+            if name in LAYERS[3:]:
                 out.append(x)
         return out
 
@@ -170,7 +170,7 @@ Classifier = DRSClassifier | ResNetClassifier
 
 
 def build_classifier(arch: str, num_classes: int, *, drs: Controller = "none",
-                     drs_delta: float = 0.55, drs_layers: Collection[str] = LAYER_NAMES,
+                     drs_delta: float = 0.55, drs_layers: Collection[str] = LAYERS,
                      convs: Sequence[nn.Conv2d] | None = None) -> Classifier:
     if arch in RESNETS:
         if drs != "none":

@@ -4,11 +4,11 @@ variants for the synthetic benchmark.
 * Chen et al., "Semantic Image Segmentation with Deep Convolutional Nets and Fully Connected
   CRFs" (DeepLab-LargeFOV), ICLR 2015, https://arxiv.org/abs/1412.7062. VGG16 with 3x3/s2
   pools, pool4 and pool5 at stride 1, conv5 dilated by 2, a 3x3 average pool, then
-  fc6 (3x3, dilation 12, 1024) - fc7 (1x1, 1024) - fc8 (1x1, C), dropout 0.5 (SPEC §1.7a).
+  fc6 (3x3, dilation 12, 1024) - fc7 (1x1, 1024) - fc8 (1x1, C), dropout 0.5 (docs/method.md §1.7).
 * Chen et al., "DeepLab: Semantic Image Segmentation with Deep Convolutional Nets, Atrous
   Convolution, and Fully Connected CRFs" (v2), TPAMI 2017, https://arxiv.org/abs/1606.00915.
   ResNet-101 at output stride 8, ASPP = sum of four 3x3 convs at rates 6/12/18/24, frozen
-  BatchNorm, optional multi-scale inputs (MSC) fused by max (SPEC §1.7b).
+  BatchNorm, optional multi-scale inputs (MSC) fused by max (docs/method.md §1.7).
 
 Both return logits at output stride 8 (4 for ``narrow``); the caller upsamples.
 """
@@ -61,10 +61,12 @@ class LargeFOV(nn.Module):
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """LargeFOV solver: weights x1, biases x2 (no decay), fc8 weights x10, bias x20."""
-        groups: dict[str, list[nn.Parameter]] = {"w": [], "b": [], "last_w": [], "last_b": []}
+        groups: dict[str, list[nn.Parameter]] = {"backbone_w": [], "backbone_b": [],
+                                                 "new_w": [], "new_b": []}
         for name, p in self.named_parameters():
-            last = name.startswith("fc8")
-            groups[("last_" if last else "") + ("b" if name.endswith("bias") else "w")].append(p)
+            new = name.startswith("fc8")
+            kind = "b" if name.endswith("bias") else "w"
+            groups[f"{'new' if new else 'backbone'}_{kind}"].append(p)
         return groups
 
 
@@ -108,12 +110,14 @@ class DeepLabV2(nn.Module):
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """DeepLab-v2 solver: trunk x1, ASPP weights x10, ASPP biases x20 (no decay)."""
-        groups: dict[str, list[nn.Parameter]] = {"w": [], "b": [], "last_w": [], "last_b": []}
+        groups: dict[str, list[nn.Parameter]] = {"backbone_w": [], "backbone_b": [],
+                                                 "new_w": [], "new_b": []}
         for name, p in self.named_parameters():
             if not p.requires_grad:
                 continue  # frozen BN is not in the optimiser
-            last = name.startswith("aspp")
-            groups[("last_" if last else "") + ("b" if name.endswith("bias") else "w")].append(p)
+            new = name.startswith("aspp")
+            kind = "b" if name.endswith("bias") else "w"
+            groups[f"{'new' if new else 'backbone'}_{kind}"].append(p)
         return groups
 
 

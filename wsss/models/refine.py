@@ -1,4 +1,9 @@
-"""The DRS† refinement network: VGG16-D1 with plain ReLUs regressing localization maps."""
+"""The DRS† refinement network: VGG16-D1 with plain ReLUs regressing localization maps.
+
+Kim, Han & Kim, "Discriminative Region Suppression for Weakly-Supervised Semantic
+Segmentation", AAAI 2021, arXiv:2103.07246, section "Localization Map Refinement
+Learning" (docs/method.md §1.4): MSE against the arg-max-masked maps.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from wsss.models.classifier import LAYER_NAMES
+from wsss.config import LAYERS
 from wsss.models.vgg import ARCHS, GroupSpec, build_groups, init_he_fan_out
 
 
@@ -24,11 +29,11 @@ class Refiner(nn.Module):
                  convs: Sequence[nn.Conv2d] | None = None) -> None:
         super().__init__()
         groups = build_groups(specs, lambda g, c: nn.ReLU(inplace=True), convs)
-        for name, group in zip(LAYER_NAMES, groups, strict=True):
+        for name, group in zip(LAYERS, groups, strict=True):
             self.add_module(name, group)
         self.classifier = nn.Conv2d(specs[-1].channels, num_classes, 1)
         if convs is None:
-            for name in LAYER_NAMES[:5]:
+            for name in LAYERS[:5]:
                 init_he_fan_out(getattr(self, name))
         for m in [*self.layer6.modules(), self.classifier]:
             if isinstance(m, nn.Conv2d):
@@ -38,7 +43,7 @@ class Refiner(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 3, H, W) -> (B, C, H, W) unbounded maps."""
         y = x
-        for name in LAYER_NAMES:
+        for name in LAYERS:
             y = getattr(self, name)(y)
         y = self.classifier(y)
         return F.interpolate(y, size=x.shape[2:], mode="bilinear", align_corners=True)

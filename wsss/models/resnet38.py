@@ -1,4 +1,7 @@
-"""ResNet-38 "A1" (Wu et al.), SSENet's and psa's backbone (SPEC §2.1), output stride 8.
+"""ResNet-38 "A1", SSENet's and psa's backbone (docs/method.md §2.1), output stride 8.
+
+Wu, Shen & van den Hengel, "Wider or Deeper: Revisiting the ResNet Model for Visual
+Recognition", Pattern Recognition 2019, arXiv:1611.10080 (model A1, converted by psa).
 
 Module names follow psa's ``network/resnet38d.py`` so the public converted weights
 (``ilsvrc-cls_rna-a1_cls1000_ep-0001.pth``, keys ``conv1a.weight``, ``b2.bn_branch2a...``)

@@ -1,4 +1,7 @@
-"""SSENet's self-supervised scale equivariant regulariser (SER), SPEC §2.2.
+"""SSENet's self-supervised scale equivariant regulariser (SER), docs/method.md §2.2.
+
+Wang et al., "Self-supervised Scale Equivariant Network for Weakly Supervised Semantic
+Segmentation", arXiv:1909.03714: the loss is Eqs. 1-2 (eta = 1), the normalisation Eq. 3.
 
 One weight-shared network sees the image twice: at its size (large branch) and bilinearly
 downsampled by the rate r (small branch). Each branch's class maps are upsampled to its own
@@ -9,7 +12,8 @@ downsampled to the small branch's size, and both are normalised per image and cl
     loss    = (cls + cls_s) / 2 + eta * mean((norm(cam_s) - norm(cam_r))^2)
 
 The small size is an explicit ``floor(in * r)`` (448 -> 134 at r = 0.3): PyTorch >= 1.6 with
-``scale_factor`` would interpolate with r itself, unlike the PyTorch 0.4 reference (SPEC §5.3).
+``scale_factor`` would interpolate with r itself, unlike the PyTorch 0.4 reference
+(docs/method.md §5).
 Nothing is detached and each branch draws its own dropout masks, as the reference.
 """
 

@@ -1,6 +1,6 @@
 """VGG16-D1 (DRS's backbone) and its narrow variants, as six named layer groups.
 
-VGG16-D1 (DRS ``models/vgg.py``, SPEC §1.1): torchvision's VGG16 convolutions with pool4 a
+VGG16-D1 (DRS ``models/vgg.py``, docs/method.md §1.1): torchvision's VGG16 convolutions with pool4 a
 3x3/stride-1 max-pool, conv5 dilated by 2 and no pool5 (output stride 8), followed by three
 extra 3x3 convs. The groups are the rows of DRS Table 2::
 
@@ -10,7 +10,7 @@ extra 3x3 convs. The groups are the rows of DRS Table 2::
 Each conv is followed by an activation (ReLU, or DRS where the group is in the placement),
 then the group's pool. The narrow variants keep the six groups with one conv each and
 fewer channels, so their receptive field (about 32 px, or 62 px for ``narrow_os8``) stays
-smaller than the synthetic objects (SYNTHETIC_NOTES.md: the first-order factor).
+smaller than the synthetic objects (docs/synthetic.md: the first-order factor).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""Localization maps: multi-scale inference, fusion, normalisation, compact storage.
+"""Localization maps: multi-scale inference, fusion and normalisation.
 
-Two recipes share one function (SPEC §1.3, §2.3, §5.7):
+Zhou et al., "Learning Deep Features for Discriminative Localization" (CAM), CVPR 2016,
+arXiv:1512.04150: a classifier whose logits are the GAP of C class maps localises each class
+with its map. Two recipes share one function (docs/method.md §1.3, §2.3, §5.7):
 
 * DRS (``fusion="max"``): per scale, ReLU -> upsample (align_corners=True) -> divide by the
   per-class spatial max (+1e-5) -> x label; the scales are fused by an element-wise max.
@@ -9,17 +11,12 @@ Two recipes share one function (SPEC §1.3, §2.3, §5.7):
   and applies the ReLU there (``head_upsample``); psa applies it at the output stride. SSE
   makes each scale with PIL bicubic (``input_resize="bicubic"``: antialiased, as PIL).
 
-Stored maps keep only the image's present classes: ``<name>.npz`` with ``classes`` (0-based
-foreground ids) and ``maps`` (K x H x W, ``uint8`` = floor(x * 255) as DRS saves them, or
-``float16`` for unbounded refined maps). ``load_maps`` rebuilds the C x H x W array.
+How maps are stored is ``wsss.artifacts``' business (``save_maps`` / ``load_maps``).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -89,44 +86,6 @@ def resize_maps(maps: torch.Tensor, size: tuple[int, int], align_corners: bool) 
     if tuple(maps.shape[1:]) == tuple(size):
         return maps
     return F.interpolate(maps[None], size=size, mode="bilinear", align_corners=align_corners)[0]
-
-
-# ---------------------------------------------------------------------------------------------
-# storage
-
-
-def save_maps(path: Path, maps: np.ndarray, classes: Sequence[int],
-              store: Literal["uint8", "float16"] = "uint8") -> None:
-    """Write the present classes' maps atomically (``maps`` is K x H x W for ``classes``)."""
-    if store == "uint8":
-        data = np.floor(np.clip(maps, 0.0, 1.0) * 255.0).astype(np.uint8)  # DRS: uint8(x*255)
-    else:
-        data = maps.astype(np.float16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, classes=np.asarray(classes, dtype=np.int16), maps=data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def load_maps(path: Path, num_classes: int) -> np.ndarray:
-    """C x H x W float32; absent classes are zero; uint8 maps come back as x / 255."""
-    with np.load(path) as f:
-        classes, data = f["classes"], f["maps"]
-    maps = data.astype(np.float32)
-    if data.dtype == np.uint8:
-        maps /= 255.0
-    full = np.zeros((num_classes, *maps.shape[1:]), dtype=np.float32)
-    full[classes] = maps
-    return full
-
-
-def maps_path(folder: Path, name: str) -> Path:
-    return folder / f"{name}.npz"
 
 
 def background_sweep_predictions(maps: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:

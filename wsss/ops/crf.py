@@ -1,6 +1,10 @@
-"""Dense CRF (Krähenbühl & Koltun) over pydensecrf, run over a process pool.
+"""Dense CRF over pydensecrf, run over a process pool.
 
-The kernels of each recipe (SPEC §1.7, §2.3):
+Krähenbühl & Koltun, "Efficient Inference in Fully Connected CRFs with Gaussian Edge
+Potentials", NeurIPS 2011, arXiv:1210.5644: mean-field inference with a gaussian (position)
+kernel and a bilateral (position and colour) kernel.
+
+The kernels of each recipe (docs/method.md §1.7, §2.3):
 
 ==============  ======  ===============  ==========================  ===========================
 recipe          iters   gaussian sxy/w   bilateral sxy / srgb / w    used for

@@ -1,4 +1,4 @@
-"""AffinityNet's pixel pairs (SPEC §2.4, psa ``tool/pyutils.py``).
+"""AffinityNet's pixel pairs (docs/method.md §2.4, psa ``tool/pyutils.py``).
 
 Pairs join a "from" pixel to the 34 "to" pixels of a radius-5 half-neighbourhood: ``(0, 1..4)``
 and, for dy = 1..4, every dx in [-4, 4] with dx^2 + dy^2 < 25. The "from" pixels are those

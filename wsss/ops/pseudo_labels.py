@@ -1,4 +1,4 @@
-"""DRS pseudo segmentation labels from localization maps and a saliency map (SPEC §1.5).
+"""DRS pseudo segmentation labels from localization maps and a saliency map (docs/method.md §1.5).
 
 For maps M (C x H x W, already multiplied by the image label) and saliency S in [0, 1]::
 

@@ -1,4 +1,9 @@
-"""Random walk over AffinityNet's affinities (SPEC §2.5), on the sparse neighbourhood.
+"""Random walk over AffinityNet's affinities (docs/method.md §2.5), on the sparse neighbourhood.
+
+Ahn & Kwak, "Learning Pixel-level Semantic Affinity with Image-level Supervision for Weakly
+Supervised Semantic Segmentation", CVPR 2018, arXiv:1803.10464 (its random walk: the CAM
+scores are propagated as ``vec(M*) = T^t vec(M)`` with ``T`` the degree-normalised
+``W^beta``).
 
 The reference builds a dense (hw x hw) matrix A with the 34 pair affinities mirrored and a
 unit diagonal, raises it to beta, column-normalises it (T = A / colsum) and squares T

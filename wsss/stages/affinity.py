@@ -1,4 +1,4 @@
-"""Stage `affinity`: train AffinityNet on the la/ha confident regions (SPEC §2.4).
+"""Stage `affinity`: train AffinityNet on the la/ha confident regions (docs/method.md §2.4).
 
 The backbone starts from the ``pretrain`` stage (ImageNet in the reference: not from the
 CAM network). Each sample: colour jitter, a random ``affinity/crop`` crop padded with black
@@ -19,18 +19,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss.config import PipelineConfig
+from wsss import engine
+from wsss.artifacts import (
+    AFFINITY,
+    BACKBONE,
+    MARGINALS,
+    affinity_from_config,
+    load_backbone,
+    load_marginals,
+    maps_path,
+)
+from wsss.data.splits import open_layout, records
 from wsss.data.transforms import ColorJitter, Compose, HorizontalFlip, RandomCrop, to_tensor
 from wsss.data.voc import Record, VocLayout, _VocDataset, load_image
-from wsss.models.affinity import IGNORE, AffinityNet, affinity_loss, pair_labels
-from wsss.models.classifier import build_classifier
-from wsss.ops.cam import maps_path
-from wsss.runtime import Report, load_torch, no_report, pick_device, save_torch, seed_everything
-from wsss.stages import common, crf_labels
-from wsss.stages.pretrain import BACKBONE, load_backbone
-
-WEIGHTS = "affinity.pt"
-MULTIPLIERS = {"backbone_w": 1.0, "backbone_b": 2.0, "new_w": 10.0, "new_b": 20.0}
+from wsss.models.affinity import IGNORE, affinity_loss, pair_labels
+from wsss.runtime import Report, no_report, pick_device, seed_everything
+from wsss.stages import Stage
 
 
 class AffinityDataset(_VocDataset):
@@ -43,7 +47,7 @@ class AffinityDataset(_VocDataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         name = self.records[index].name
-        _, la, ha = crf_labels.load_marginals(maps_path(self.marginals, name))
+        _, la, ha = load_marginals(maps_path(self.marginals, name))
         sample = {"image": load_image(self.layout.image_path(name)),
                   "maps": np.concatenate([la, ha])}
         sample = self._apply(sample, index)
@@ -63,16 +67,12 @@ def confident_from_pooled(pooled: torch.Tensor) -> torch.Tensor:
     return label
 
 
-def build(cfg: PipelineConfig, num_classes: int) -> AffinityNet:
-    return AffinityNet(build_classifier(cfg.classifier.arch, num_classes), cfg.affinity.dims)
-
-
-def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     a, device = cfg.affinity, pick_device(cfg.device)
-    layout = common.open_layout(cfg)
-    model = build(cfg, layout.num_classes)
+    layout = open_layout(cfg)
+    model = affinity_from_config(cfg, layout.num_classes)
     load_backbone(model.backbone, inputs["pretrain"] / BACKBONE)
     model.to(device)
     if a.crop % model.output_stride:
@@ -80,15 +80,15 @@ def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
                          f"{model.output_stride}")
     steps: list[Any] = [ColorJitter(*a.jitter)] if any(a.jitter) else []
     steps += [RandomCrop(a.crop, image_fill=(0, 0, 0)), HorizontalFlip(0.5)]
-    dataset = AffinityDataset(layout, common.records(cfg, layout, cfg.data.train_split),
-                              inputs["crf_labels"] / crf_labels.MARGINALS, Compose(steps),
+    dataset = AffinityDataset(layout, records(cfg, layout, cfg.data.train_split),
+                              inputs["crf_labels"] / MARGINALS, Compose(steps),
                               model.output_stride, seed=cfg.seed)
     per_epoch = -(-len(dataset) // a.batch_size)
-    optimizer = common.sgd_or_adam(model.param_groups(), MULTIPLIERS, optimizer=a.optimizer,
-                                   lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
-                                   decay_biases=False)
+    optimizer = engine.optimizer(model.param_groups(), kind=a.optimizer, lr=a.lr,
+                                 momentum=a.momentum, weight_decay=a.weight_decay,
+                                 decay_biases=False)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, common.poly_decay(a.epochs * per_epoch, a.poly_power))
+        optimizer, engine.poly_decay(a.epochs * per_epoch, a.poly_power))
 
     def step(batch: tuple[torch.Tensor, torch.Tensor]):
         images, labels = batch[0].to(device), batch[1].to(device)
@@ -109,20 +109,17 @@ def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         out["aff/pair_accuracy"] = right / pairs if pairs else float("nan")
         return out
 
-    history = common.fit(model, optimizer, scheduler, epochs=a.epochs,
-                         batches=lambda e: common.loader(dataset, a.batch_size,
+    history = engine.fit(model, optimizer, scheduler, epochs=a.epochs,
+                         batches=lambda e: engine.loader(dataset, a.batch_size,
                                                          workers=cfg.data.workers,
                                                          seed=cfg.seed, epoch=e, shuffle=True),
-                         step=step, checkpoint=out_dir / "checkpoint.pt", report=report,
+                         step=step, checkpoint=out_dir / engine.CHECKPOINT, report=report,
                          end_of_epoch=end_of_epoch)
-    save_torch({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "num_classes": layout.num_classes}, out_dir / WEIGHTS)
-    (out_dir / "checkpoint.pt").unlink()
-    return {k: v for k, v in history[-1].items() if k != "epoch"}
+    engine.finish(model, out_dir / AFFINITY, num_classes=layout.num_classes)
+    return engine.last_metrics(history)
 
 
-def load(cfg: PipelineConfig, folder: Path, device: torch.device) -> AffinityNet:
-    saved = load_torch(folder / WEIGHTS)
-    model = build(cfg, saved["num_classes"])
-    model.load_state_dict(saved["state_dict"])
-    return model.to(device).eval()
+STAGE = Stage(
+    name="affinity", run=run, section="affinity", prefix="aff",
+    reads=("data/", "seed", "affinity/", "classifier/arch"), score="aff/pair_accuracy",
+    gpu=True, version="1")

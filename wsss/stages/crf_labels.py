@@ -1,4 +1,4 @@
-"""Stage `crf_labels`: SSENet/psa confident regions from the CAMs (SPEC §2.3).
+"""Stage `crf_labels`: SSENet/psa confident regions from the CAMs (docs/method.md §2.3).
 
 For every training image, two dense CRFs (``psa`` kernels, 10 iterations) on the original
 image and [bg, present-class CAMs] with bg = (1 - max)^``crf/la_power`` and
@@ -6,7 +6,7 @@ image and [bg, present-class CAMs] with bg = (1 - max)^``crf/la_power`` and
 ``marginals/<name>.npz`` (``classes``, ``la``, ``ha``; background first; uint8 floor(x*255),
 as the maps) for AffinityNet, which crops and pools them before taking argmaxes.
 
-Scored on the eval split against ``eval/gt_dir`` (never used to choose anything): the
+Scored on the eval split against ``scoring/gt_dir`` (never used to choose anything): the
 full-resolution confident label (``confident_labels``) gives ``crf/precision`` (of labelled
 pixels), ``crf/coverage`` (labelled share) and ``crf/miou`` with unknown pixels left out.
 """
@@ -15,30 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from wsss.config import PipelineConfig
+from wsss.artifacts import MAPS, MARGINALS, load_maps, maps_path, save_marginals
+from wsss.data.splits import open_layout, records
 from wsss.data.voc import load_image, load_mask
-from wsss.ops.cam import load_maps, maps_path, save_maps
 from wsss.ops.crf import confident_labels, confident_marginals, map_processes
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.runtime import Report, no_report
-from wsss.stages import cams, common
-
-MARGINALS = "marginals"
-
-
-def save_marginals(path: Path, classes: list[int], la: np.ndarray, ha: np.ndarray) -> None:
-    save_maps(path, np.concatenate([la, ha]), classes, "uint8")  # atomic, as the maps
-
-
-def load_marginals(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """-> (classes (K,), la (K+1, H, W), ha (K+1, H, W)) as float32 in [0, 1]."""
-    with np.load(path) as f:
-        classes, data = f["classes"], f["maps"].astype(np.float32) / 255.0
-    half = len(data) // 2
-    return classes, data[:half], data[half:]
+from wsss.stages import Stage
 
 
 def _one(args: tuple) -> np.ndarray | None:
@@ -54,24 +41,29 @@ def _one(args: tuple) -> np.ndarray | None:
     compact = confident_labels(la, ha)
     to_class = np.full(256, 255, np.uint8)  # compact index -> class id; 255 stays 255
     to_class[: len(present) + 1] = [0, *[k + 1 for k in present]]
-    gt = load_mask(layout.mask_path(name, cfg.eval.gt_dir), c, compact.shape)
+    gt = load_mask(layout.mask_path(name, cfg.scoring.gt_dir), c, compact.shape)
     return ConfusionMatrix(c + 1).update(to_class[compact], gt, name=name).counts
 
 
-def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
-    layout = common.open_layout(cfg)
+    layout = open_layout(cfg)
     out = out_dir / MARGINALS
     out.mkdir(parents=True, exist_ok=True)
-    scored = {r.name for r in common.records(cfg, layout, cfg.data.eval_split)}
-    maps = inputs["cams"] / cams.MAPS
-    train = common.records(cfg, layout, cfg.data.train_split)
+    scored = {r.name for r in records(cfg, layout, cfg.data.eval_split)}
+    maps = inputs["cams"] / MAPS
+    train = records(cfg, layout, cfg.data.train_split)
     jobs = ((cfg, layout, r.name, sorted(r.labels), maps, out, r.name in scored) for r in train)
     cm = ConfusionMatrix(layout.num_classes + 1)
     for counts in map_processes(_one, jobs, cfg.crf.workers):
         if counts is not None:
             cm.counts += counts
     metrics = {"crf/precision": cm.precision(), "crf/coverage": cm.coverage(),
-               "crf/miou": cm.miou(cfg.eval.protocol, "ignore")}
+               "crf/miou": cm.miou(cfg.scoring.protocol, "ignore")}
     report(metrics)
     return metrics
+
+
+STAGE = Stage(
+    name="crf_labels", run=run, section="crf", prefix="crf",
+    reads=("data/", "crf/", "scoring/"), score="crf/precision", gpu=False, version="1")

@@ -2,7 +2,7 @@
 
 Each image is predicted at full resolution (logits upsampled with ``evaluate/align_corners``,
 softmax, optionally averaged with the flipped image), then refined by a dense CRF with the
-recipe's kernels (``wsss.ops.crf``) in a process pool. Scored against ``eval/gt_dir``:
+recipe's kernels (``wsss.ops.crf``) in a process pool. Scored against ``scoring/gt_dir``:
 
 * ``seg/miou`` and ``seg/miou_crf``: the DRS / DeepLab protocol (classes present in gt);
 * ``seg/miou_all`` and ``seg/miou_crf_all``: SSENet's mean over all classes;
@@ -14,19 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from wsss.config import PipelineConfig
-from wsss.data.layout import voc_palette
+from wsss import engine
+from wsss.artifacts import LABELS, SEGMENTER, load_model, save_label_png, segmenter_from_config
+from wsss.data.splits import open_layout, records
 from wsss.data.voc import InferenceDataset, load_image, load_mask
 from wsss.ops.crf import RECIPES, CrfParams, dense_crf, map_processes
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.runtime import Report, no_report, pick_device, write_json
-from wsss.stages import common, segment
+from wsss.stages import Stage
+from wsss.viz import write_overlay
 
 
 @torch.no_grad()
@@ -49,44 +51,39 @@ def _crf_job(args: tuple[str, Path, np.ndarray, CrfParams]) -> tuple[str, np.nda
     return name, q.argmax(axis=0).astype(np.uint8)
 
 
-def _save_png(labels: np.ndarray, path: Path) -> None:
-    img = Image.fromarray(labels, "P")
-    img.putpalette(voc_palette())
-    img.save(path)
-
-
-def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     e, device = cfg.evaluate, pick_device(cfg.device)
-    layout = common.open_layout(cfg)
-    model = segment.load(cfg, inputs["segment"], device)
-    recs = common.records(cfg, layout, cfg.data.val_split)
+    layout = open_layout(cfg)
+    model = load_model(inputs["segment"] / SEGMENTER, lambda n: segmenter_from_config(cfg, n),
+                       device)
+    recs = records(cfg, layout, cfg.data.val_split)
     c = layout.num_classes + 1
     raw_cm, crf_cm = ConfusionMatrix(c), ConfusionMatrix(c)
     gts: dict[str, np.ndarray] = {}
     (out_dir / "labels_raw").mkdir(parents=True, exist_ok=True)
-    (out_dir / "labels").mkdir(exist_ok=True)
+    (out_dir / LABELS).mkdir(exist_ok=True)
 
     def crf_inputs() -> Iterator[tuple]:
         ds = InferenceDataset(layout, recs, with_saliency=False, with_mask=True,
-                              gt_dir=cfg.eval.gt_dir)
-        for item in common.loader(ds, 1, workers=0, collate=lambda b: b[0]):
+                              gt_dir=cfg.scoring.gt_dir)
+        for item in engine.loader(ds, 1, workers=0, collate=lambda b: b[0]):
             name = item["name"]
             probs = predict(model, item["image"][None].to(device), item["size"], flip=e.flip,
                             align_corners=e.align_corners).cpu().numpy()
             pred = probs.argmax(axis=0).astype(np.uint8)
             gt = item["mask"].numpy()
             raw_cm.update(pred, gt, name=name)
-            _save_png(pred, out_dir / "labels_raw" / f"{name}.png")
+            save_label_png(pred, out_dir / "labels_raw" / f"{name}.png")
             if not e.crf:
-                _save_png(pred, out_dir / "labels" / f"{name}.png")
+                save_label_png(pred, out_dir / LABELS / f"{name}.png")
                 continue
             gts[name] = gt
             yield name, layout.image_path(name), probs.astype(np.float16), RECIPES[e.crf_recipe]
 
     for name, pred in map_processes(_crf_job, crf_inputs(), workers=e.workers):
         crf_cm.update(pred, gts.pop(name), name=name)
-        _save_png(pred, out_dir / "labels" / f"{name}.png")
+        save_label_png(pred, out_dir / LABELS / f"{name}.png")
     metrics = {"seg/miou": raw_cm.miou("nanmean"), "seg/miou_all": raw_cm.miou("mean")}
     metrics.update({f"seg/iou_{k}": float(v) for k, v in enumerate(raw_cm.iou())})
     np.save(out_dir / "confusion.npy", raw_cm.counts)
@@ -97,12 +94,15 @@ def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         np.save(out_dir / "confusion_crf.npy", crf_cm.counts)
     write_json({"classes": list(layout.classes)}, out_dir / "classes.json")
     if e.overlays:
-        from wsss.viz import write_overlay
-
         names = [r.name for r in recs[: e.overlays]]
-        scale = max(1, 256 // max(1, load_mask(layout.mask_path(names[0], cfg.eval.gt_dir),
+        scale = max(1, 256 // max(1, load_mask(layout.mask_path(names[0], cfg.scoring.gt_dir),
                                                layout.num_classes).shape[0]))
-        write_overlay(out_dir, layout, names, out_dir / "overlay.png", gt_dir=cfg.eval.gt_dir,
+        write_overlay(out_dir, layout, names, out_dir / "overlay.png", gt_dir=cfg.scoring.gt_dir,
                       scale=scale)
     report(metrics)
     return metrics
+
+
+STAGE = Stage(
+    name="evaluate", run=run, section="evaluate", prefix="seg",
+    reads=("data/", "evaluate/", "scoring/"), score="seg/miou", gpu=False, version="1")

@@ -3,33 +3,34 @@
 * ``torchvision``: ImageNet VGG16 through torchvision's weights API (a real cluster);
 * ``file``: a torchvision-format VGG16 state dict named in config (offline clusters);
 * ``synthetic``: a short plain classification training without DRS on the synthetic
-  benchmark, standing in for ImageNet (SYNTHETIC_NOTES.md: DRS from scratch destroyed
+  benchmark, standing in for ImageNet (docs/synthetic.md: DRS from scratch destroyed
   localisation). Adam with a one-cycle schedule, as the notes' protocol.
 
 Writes ``backbone.pt``: ``{"state_dict", "arch", "num_classes"}``. The state dict holds only
 what the source provides (layer1..layer5 for ImageNet; everything for ``synthetic``);
-``load_backbone`` loads exactly those tensors and fails on any mismatch.
+``wsss.artifacts.load_backbone`` loads exactly those tensors and fails on any mismatch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
-import torch.nn as nn
 
-from wsss.config import PipelineConfig
+from wsss import engine
+from wsss.artifacts import BACKBONE
+from wsss.data.splits import open_layout, records
+from wsss.data.transforms import square_transform
 from wsss.data.voc import ClassificationDataset
 from wsss.models.classifier import RESNETS, build_classifier
 from wsss.models.vgg import torchvision_vgg16_convs
 from wsss.runtime import Report, load_torch, no_report, pick_device, save_torch, seed_everything
-from wsss.stages import common
-
-BACKBONE = "backbone.pt"
+from wsss.stages import Stage
 
 
-def _imagenet_state(cfg: PipelineConfig) -> dict[str, torch.Tensor]:
+def _imagenet_state(cfg: Any) -> dict[str, torch.Tensor]:
     if cfg.pretrain.source == "file":
         path = Path(cfg.pretrain.weights_file).expanduser()
         if not path.exists():
@@ -46,7 +47,7 @@ def _imagenet_state(cfg: PipelineConfig) -> dict[str, torch.Tensor]:
             "pretrain/weights_file=/path/to/vgg16-397923af.pth") from err
 
 
-def _resnet_state(cfg: PipelineConfig, arch: str) -> dict[str, torch.Tensor]:
+def _resnet_state(cfg: Any, arch: str) -> dict[str, torch.Tensor]:
     """ImageNet trunk tensors under the classifier's ``trunk.`` names.
 
     resnet38: psa's converted MXNet file (``pretrain/weights_file``, same module names);
@@ -80,10 +81,10 @@ def _resnet_state(cfg: PipelineConfig, arch: str) -> dict[str, torch.Tensor]:
     return {f"trunk.{k}": given[k] for k in trunk}
 
 
-def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
-    layout = common.open_layout(cfg)
+    layout = open_layout(cfg)
     arch = cfg.classifier.arch
     if cfg.pretrain.source != "synthetic" and arch in RESNETS:
         state = _resnet_state(cfg, arch)
@@ -104,13 +105,13 @@ def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
     return _train_synthetic(cfg, layout, out_dir, report)
 
 
-def _train_synthetic(cfg: PipelineConfig, layout, out_dir: Path,
+def _train_synthetic(cfg: Any, layout, out_dir: Path,
                      report: Report) -> dict[str, float]:
     p, device = cfg.pretrain, pick_device(cfg.device)
     model = build_classifier(cfg.classifier.arch, layout.num_classes).to(device)
-    recs = common.records(cfg, layout, cfg.data.train_split)
+    recs = records(cfg, layout, cfg.data.train_split)
     size = cfg.classifier.crop
-    dataset = ClassificationDataset(layout, recs, common.square_transform(cfg.classifier),
+    dataset = ClassificationDataset(layout, recs, square_transform(cfg.classifier),
                                     seed=cfg.seed)
     steps = -(-len(dataset) // p.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
@@ -118,43 +119,29 @@ def _train_synthetic(cfg: PipelineConfig, layout, out_dir: Path,
                                                     total_steps=p.epochs * steps)
 
     def batches(epoch: int):
-        return common.loader(dataset, p.batch_size, workers=cfg.data.workers, seed=cfg.seed,
+        return engine.loader(dataset, p.batch_size, workers=cfg.data.workers, seed=cfg.seed,
                              epoch=epoch, shuffle=True)
 
-    val = common.records(cfg, layout, cfg.data.val_split)
+    val = records(cfg, layout, cfg.data.val_split)
 
     def end_of_epoch(epoch: int, collected: dict) -> dict[str, float]:
-        metrics = common.classification_metrics("pretrain", collected)
-        metrics.update(common.evaluate_classification(model, layout, val, cfg, device, size,
-                                                      "pretrain/val"))
+        metrics = engine.classification_metrics("pretrain", collected)
+        metrics.update(engine.evaluate_classification(
+            model, layout, val, size=size, device=device, workers=cfg.data.workers,
+            prefix="pretrain/val"))
         return metrics
 
-    history = common.fit(model, optimizer, scheduler, epochs=p.epochs, batches=batches,
-                         step=common.classification_step(model, device),
-                         checkpoint=out_dir / "checkpoint.pt", report=report,
+    history = engine.fit(model, optimizer, scheduler, epochs=p.epochs, batches=batches,
+                         step=engine.classification_step(model, device),
+                         checkpoint=out_dir / engine.CHECKPOINT, report=report,
                          end_of_epoch=end_of_epoch)
-    save_torch({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "arch": cfg.classifier.arch, "num_classes": layout.num_classes},
-               out_dir / BACKBONE)
-    (out_dir / "checkpoint.pt").unlink()  # the final weights say it all
-    return {k: v for k, v in history[-1].items() if k != "epoch"}
+    engine.finish(model, out_dir / BACKBONE, arch=cfg.classifier.arch,
+                  num_classes=layout.num_classes)
+    return engine.last_metrics(history)
 
 
-def load_backbone(model: nn.Module, path: Path, *, layers: tuple[str, ...] | None = None) -> int:
-    """Copy the pretrain stage's tensors into ``model`` (optionally only some groups).
-
-    Every tensor must exist in ``model`` with the same shape; returns how many were copied.
-    """
-    saved = load_torch(path)["state_dict"]
-    if layers is not None:
-        saved = {k: v for k, v in saved.items() if k.split(".")[0] in layers}
-    own = model.state_dict()
-    for key, value in saved.items():
-        if key not in own:
-            raise KeyError(f"{path}: tensor {key} has no place in {type(model).__name__}")
-        if own[key].shape != value.shape:
-            raise ValueError(f"{path}: {key} is {tuple(value.shape)}, model wants "
-                             f"{tuple(own[key].shape)} (another arch or class count?)")
-    own.update(saved)
-    model.load_state_dict(own)
-    return len(saved)
+STAGE = Stage(
+    name="pretrain", run=run, section="pretrain", prefix="pretrain",
+    reads=("data/", "seed", "pretrain/", "classifier/arch", "classifier/resize",
+           "classifier/crop", "classifier/jitter"),
+    score="pretrain/val/map", gpu=True, version="1")

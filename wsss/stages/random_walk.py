@@ -1,4 +1,4 @@
-"""Stage `random_walk`: CAM scores propagated by AffinityNet's transition (SPEC §2.5).
+"""Stage `random_walk`: CAM scores propagated by AffinityNet's transition (docs/method.md §2.5).
 
 Per image, at its own size: the normalised image zero-padded (bottom, right) to a multiple of
 the output stride; affinities of the 34 radius-5 pairs; the CAM scores [bg, present classes]
@@ -6,7 +6,7 @@ the output stride; affinities of the 34 radius-5 pairs; the CAM scores [bg, pres
 average-pooled to the affinity grid and multiplied by T^``steps`` (T from affinity^``beta``,
 column-normalised; sparse, ``wsss.ops.random_walk``); then upsampled, arg-maxed and cropped.
 Labels (0..C, no 255) go to ``labels/`` for the segmentation stage; the eval split is scored
-against ``eval/gt_dir`` (SSENet: ``mean`` over all classes on VOC train, SegmentationClass):
+against ``scoring/gt_dir`` (SSENet: ``mean`` over all classes on VOC train, SegmentationClass):
 ``rw/miou``, ``rw/m_fn``, ``rw/m_fp``, per-class IoU.
 """
 
@@ -14,22 +14,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from wsss.config import PipelineConfig
-from wsss.data.layout import voc_palette
+from wsss import engine
+from wsss.artifacts import (
+    AFFINITY,
+    LABELS,
+    MAPS,
+    affinity_from_config,
+    load_maps,
+    load_model,
+    maps_path,
+    save_label_png,
+)
+from wsss.data.splits import map_records, open_layout, records
 from wsss.data.voc import InferenceDataset, load_mask
-from wsss.ops.cam import load_maps, maps_path
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.ops.random_walk import background_scores, random_walk_labels
 from wsss.runtime import Report, no_report, pick_device, seed_everything
-from wsss.stages import affinity, cams, common
-
-LABELS = "labels"
+from wsss.stages import Stage
+from wsss.viz import write_stage_overlay
 
 
 def pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -39,42 +47,46 @@ def pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     rw, device = cfg.random_walk, pick_device(cfg.device)
-    layout = common.open_layout(cfg)
+    layout = open_layout(cfg)
     c = layout.num_classes
-    model = affinity.load(cfg, inputs["affinity"], device)
+    model = load_model(inputs["affinity"] / AFFINITY, lambda n: affinity_from_config(cfg, n),
+                       device)
     stride = model.output_stride
-    recs = common.map_records(cfg, layout)
+    recs = map_records(cfg, layout)
     labels_of = {r.name: sorted(r.labels) for r in recs}
-    scored = {r.name for r in common.records(cfg, layout, cfg.data.eval_split)}
+    scored = {r.name for r in records(cfg, layout, cfg.data.eval_split)}
     out = out_dir / LABELS
     out.mkdir(parents=True, exist_ok=True)
-    cm, palette = ConfusionMatrix(c + 1), voc_palette()
+    cm = ConfusionMatrix(c + 1)
     ds = InferenceDataset(layout, recs, with_saliency=False)
-    for item in common.loader(ds, 1, workers=cfg.data.workers, collate=lambda b: b[0]):
+    for item in engine.loader(ds, 1, workers=cfg.data.workers, collate=lambda b: b[0]):
         name, (h, w) = item["name"], item["size"]
         image = pad_to(item["image"][None].to(device), stride)
         aff = model.affinities(image)[0]
         present = labels_of[name]
-        maps = torch.from_numpy(load_maps(maps_path(inputs["cams"] / cams.MAPS, name), c)[
+        maps = torch.from_numpy(load_maps(maps_path(inputs["cams"] / MAPS, name), c)[
             present]).to(device)
         bg = background_scores(maps, rw.background, rw.bg_score, rw.bg_power)
         compact = random_walk_labels(pad_to(maps, stride), aff, stride=stride, beta=rw.beta,
                                      steps=rw.steps, background=pad_to(bg, stride))
         ids = torch.tensor([0, *[k + 1 for k in present]], device=device)
         pred = ids[compact[:h, :w]].cpu().numpy().astype(np.uint8)
-        img = Image.fromarray(pred, "P")
-        img.putpalette(palette)
-        img.save(out / f".{name}.png", format="PNG")
-        (out / f".{name}.png").rename(out / f"{name}.png")
+        save_label_png(pred, out / f"{name}.png")
         if name in scored:
-            cm.update(pred, load_mask(layout.mask_path(name, cfg.eval.gt_dir), c, (h, w)),
+            cm.update(pred, load_mask(layout.mask_path(name, cfg.scoring.gt_dir), c, (h, w)),
                       name=name)
-    metrics = cm.summary("rw", cfg.eval.protocol, cfg.eval.pred_ignore)
+    metrics = cm.summary("rw", cfg.scoring.protocol, cfg.scoring.pred_ignore)
     np.save(out_dir / "confusion.npy", cm.counts)
-    common.write_stage_overlay(cfg, layout, out_dir)
+    write_stage_overlay(cfg, layout, out_dir)
     report(metrics)
     return metrics
+
+
+STAGE = Stage(
+    name="random_walk", run=run, section="random_walk", prefix="rw",
+    reads=("data/", "seed", "random_walk/", "scoring/"), score="rw/miou", gpu=False,
+    version="1")

@@ -1,14 +1,16 @@
 """Stage `segment`: train DeepLab on pseudo labels (or ground truth, as an upper bound).
 
-Solver per ``segment/arch`` (config.SEGMENTERS, SPEC §1.7): SGD with LR multipliers
-(weights x1, biases x2 without weight decay, last layer x10 / x20), LargeFOV's step schedule
-(x0.1 at 4k and 5k of 6k iterations) or DeepLab-v2's poly (power 0.9, updated every 10
-iterations). Random crop with mean / 255 padding, flip, optional rescale. Labels are
+Solver per ``segment/arch`` (config.SEGMENTERS, docs/method.md §1.7): SGD with LR
+multipliers (weights x1, biases x2 without weight decay, last layer x10 / x20), LargeFOV's
+step schedule (x0.1 at 4k and 5k of 6k iterations) or DeepLab-v2's poly (power 0.9, updated
+every 10 iterations). Random crop with mean / 255 padding, flip, optional rescale. Labels are
 downsized to the logits with nearest; cross-entropy ignores 255 (with MSC every output gets
 its loss). The DRS fork's extra self-training term is ``segment/self_training`` (off).
 
-Checkpoints every ``checkpoint_every`` iterations; a rerun resumes there. The last
-iteration's weights are kept: nothing is selected on validation.
+Trained by ``wsss.engine.fit`` in rounds of ``checkpoint_every`` iterations (a rerun resumes
+at the last round with the loss history); ``segment/loss`` is a round's mean loss and
+``segment/final_loss`` the last round's. The last iteration's weights are kept: nothing is
+selected on validation.
 """
 
 from __future__ import annotations
@@ -17,32 +19,26 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
-from wsss.config import PipelineConfig, SegmentConfig
+from wsss import engine
+from wsss.artifacts import BACKBONE, SEGMENTER, load_backbone, segmenter_from_config
+from wsss.data.splits import open_layout, records
 from wsss.data.transforms import Compose, HorizontalFlip, RandomCrop, RandomScale
 from wsss.data.voc import SegmentationDataset, label_vector
-from wsss.models.deeplab import TRUNK, build_segmenter
+from wsss.models.deeplab import TRUNK
 from wsss.runtime import (
     Report,
     epoch_generator,
     load_torch,
     no_report,
     pick_device,
-    rng_state,
-    save_torch,
     seed_everything,
-    set_rng_state,
 )
-from wsss.stages import common
-from wsss.stages.pretrain import BACKBONE, load_backbone
-
-SEGMENTER = "segmenter.pt"
-MULTIPLIERS = {"w": 1.0, "b": 2.0, "last_w": 10.0, "last_b": 20.0}
+from wsss.stages import Stage
 
 
 class IterationBatches(Sampler[list[int]]):
@@ -75,19 +71,14 @@ class _WithLabels(SegmentationDataset):
         return image, mask, torch.cat([torch.ones(1), label])
 
 
-def lr_factor(s: SegmentConfig, it: int) -> float:
+def schedule(s: Any):
+    """The LR factor at iteration k: LargeFOV's steps or DeepLab-v2's poly."""
     if s.schedule == "step":
-        return 0.1 ** sum(it >= k for k in s.steps)
-    it = it // s.lr_every * s.lr_every
-    return max(0.0, 1.0 - it / s.iterations) ** s.poly_power
+        return engine.iteration_steps(s.steps)
+    return engine.poly_decay(s.iterations, s.poly_power, every=s.lr_every)
 
 
-def build(cfg: PipelineConfig, num_classes: int) -> nn.Module:
-    s = cfg.segment
-    return build_segmenter(s.arch, num_classes + 1, rates=s.aspp_rates, msc=s.msc)
-
-
-def initialise(model: nn.Module, cfg: PipelineConfig, inputs: Mapping[str, Path]) -> None:
+def initialise(model: nn.Module, cfg: Any, inputs: Mapping[str, Path]) -> None:
     s, base = cfg.segment, getattr(model, "base", model)
     if s.init == "pretrain":
         if s.arch.startswith("aspp"):
@@ -150,66 +141,53 @@ def segmentation_loss(outputs: torch.Tensor | list[torch.Tensor], masks: torch.T
     return loss
 
 
-def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     s, device = cfg.segment, pick_device(cfg.device)
-    layout = common.open_layout(cfg)
-    model = build(cfg, layout.num_classes)
+    layout = open_layout(cfg)
+    model = segmenter_from_config(cfg, layout.num_classes)
     initialise(model, cfg, inputs)
     model.to(device)
-    base = getattr(model, "base", model)
-    groups = base.param_groups()
-    params = [{"params": groups[k], "lr": s.lr * m, "initial_lr": s.lr * m,
-               "weight_decay": 0.0 if k.endswith("b") else s.weight_decay}
-              for k, m in MULTIPLIERS.items() if groups[k]]
-    optimizer = (torch.optim.SGD(params, lr=s.lr, momentum=s.momentum) if s.optimizer == "sgd"
-                 else torch.optim.Adam(params, lr=s.lr))
+    optimizer = engine.optimizer(model.param_groups(), kind=s.optimizer, lr=s.lr,
+                                 momentum=s.momentum, weight_decay=s.weight_decay,
+                                 decay_biases=False)
+    factor = schedule(s)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     steps: list[Any] = []
     if s.scale_range != (1.0, 1.0):
         steps.append(RandomScale(*s.scale_range))
     steps += [RandomCrop(s.crop), HorizontalFlip(0.5)]
     mask_dir = inputs["labels"] / "labels" if s.labels == "pseudo" else None
-    dataset = _WithLabels(layout, common.records(cfg, layout, cfg.data.train_split),
-                          Compose(steps), seed=cfg.seed, gt_dir=cfg.eval.gt_dir,
-                          mask_dir=mask_dir)
-    start, ckpt, state = 0, out_dir / "checkpoint.pt", None
-    if ckpt.exists():
-        state = load_torch(ckpt)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = state["iteration"]
-    batches = iter(DataLoader(dataset, num_workers=cfg.data.workers, batch_sampler=(
-        IterationBatches(len(dataset), s.batch_size, cfg.seed, start, s.iterations))))
-    if state is not None:  # after the iterator, which draws its base seed from the RNG
-        set_rng_state(state["rng"])
-    model.train()
-    losses: list[float] = []
-    for it, (images, masks, labels) in enumerate(batches, start):
-        for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * lr_factor(s, it)
-        loss = segmentation_loss(model(images.to(device)), masks.to(device), labels.to(device),
-                                 s.self_training)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        done = it + 1
-        if done % s.checkpoint_every == 0 or done == s.iterations:
-            save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "rng": rng_state(), "iteration": done}, ckpt)
-            report({"iteration": float(done), "seg/loss": float(np.mean(losses[-50:])),
-                    "seg/lr": s.lr * lr_factor(s, it)})
-    save_torch({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "num_classes": layout.num_classes}, out_dir / SEGMENTER)
-    final = load_torch(ckpt)
-    ckpt.unlink()
-    return {"seg/iterations": float(final["iteration"]),
-            "seg/final_loss": float(np.mean(losses[-50:])) if losses else float("nan")}
+    dataset = _WithLabels(layout, records(cfg, layout, cfg.data.train_split), Compose(steps),
+                          seed=cfg.seed, gt_dir=cfg.scoring.gt_dir, mask_dir=mask_dir)
+    every = s.checkpoint_every
+
+    def batches(round_: int):  # one round = the iterations between two checkpoints
+        start = round_ * every
+        sampler = IterationBatches(len(dataset), s.batch_size, cfg.seed, start,
+                                   min(start + every, s.iterations))
+        return engine.loader(dataset, workers=cfg.data.workers, batch_sampler=sampler)
+
+    def step(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict]:
+        images, masks, labels = (t.to(device) for t in batch)
+        return segmentation_loss(model(images), masks, labels, s.self_training), {}
+
+    def end_of_round(round_: int, collected: dict) -> dict[str, float]:
+        done = min((round_ + 1) * every, s.iterations)
+        return {"iteration": float(done),
+                "segment/loss": float(torch.stack(collected["loss"]).mean()),
+                "segment/lr": s.lr * factor(done - 1)}
+
+    history = engine.fit(model, optimizer, scheduler, epochs=-(-s.iterations // every),
+                         batches=batches, step=step, checkpoint=out_dir / engine.CHECKPOINT,
+                         report=report, end_of_epoch=end_of_round)
+    engine.finish(model, out_dir / SEGMENTER, num_classes=layout.num_classes)
+    return {"segment/iterations": history[-1]["iteration"],
+            "segment/final_loss": history[-1]["segment/loss"]}
 
 
-def load(cfg: PipelineConfig, folder: Path, device: torch.device) -> nn.Module:
-    saved = load_torch(folder / SEGMENTER)
-    model = build(cfg, saved["num_classes"])
-    model.load_state_dict(saved["state_dict"])
-    return model.to(device).eval()
+STAGE = Stage(
+    name="segment", run=run, section="segment", prefix="segment",
+    reads=("data/", "seed", "segment/", "scoring/gt_dir"), score="segment/final_loss",
+    maximize=False, gpu=True, version="3")

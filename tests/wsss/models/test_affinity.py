@@ -11,14 +11,14 @@ from wsss.models.affinity import AffinityNet, affinity_loss, pair_labels
 from wsss.models.classifier import build_classifier
 from wsss.ops.pairs import OFFSETS, pair_affinities, pair_values
 
-SPEC_OFFSETS = [(0, 1), (0, 2), (0, 3), (0, 4)] + [
+PSA_OFFSETS = [(0, 1), (0, 2), (0, 3), (0, 4)] + [
     (1, x) for x in range(-4, 5)] + [(2, x) for x in range(-4, 5)] + [
     (3, x) for x in range(-3, 4)] + [(4, x) for x in range(-2, 3)]
 
 
 def test_the_34_offsets_of_the_radius_5_half_neighbourhood() -> None:
     assert len(OFFSETS) == 34
-    assert list(OFFSETS) == SPEC_OFFSETS
+    assert list(OFFSETS) == PSA_OFFSETS
     assert all(dx * dx + dy * dy < 25 for dy, dx in OFFSETS)
 
 

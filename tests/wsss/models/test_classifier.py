@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from wsss.models.classifier import LAYER_NAMES, build_classifier
+from wsss.config import LAYERS
+from wsss.models.classifier import build_classifier
 from wsss.models.drs import DRS
 from wsss.models.refine import build_refiner
 from wsss.models.vgg import torchvision_vgg16_convs
@@ -15,7 +16,7 @@ def _count(model: nn.Module) -> int:
 
 
 def _drs_per_group(model: nn.Module) -> dict[str, int]:
-    return {g: sum(isinstance(m, DRS) for m in getattr(model, g).modules()) for g in LAYER_NAMES}
+    return {g: sum(isinstance(m, DRS) for m in getattr(model, g).modules()) for g in LAYERS}
 
 
 def test_parameter_counts_match_the_paper() -> None:
@@ -27,13 +28,13 @@ def test_parameter_counts_match_the_paper() -> None:
 
 def test_lr_groups_match_the_reference() -> None:
     groups = build_classifier("vgg16_d1", 20, drs="learnable").param_groups()
-    # SPEC §1.1: [13, 13, 20, 4]; the 16 DRS controllers sit with the new weights (x10)
+    # docs/method.md §1.1: [13, 13, 20, 4]; the 16 DRS controllers sit with the new weights (x10)
     assert [len(groups[k]) for k in ("backbone_w", "backbone_b", "new_w", "new_b")] == \
         [13, 13, 20, 4]
 
 
 @pytest.mark.parametrize(("layers", "expected"), [
-    (LAYER_NAMES, {"layer1": 2, "layer2": 2, "layer3": 3, "layer4": 3, "layer5": 3, "layer6": 3}),
+    (LAYERS, {"layer1": 2, "layer2": 2, "layer3": 3, "layer4": 3, "layer5": 3, "layer6": 3}),
     (("layer5", "layer6"), {"layer1": 0, "layer2": 0, "layer3": 0, "layer4": 0, "layer5": 3,
                             "layer6": 3}),
     (("layer1", "layer2", "layer3", "layer4"), {"layer1": 2, "layer2": 2, "layer3": 3,
@@ -47,7 +48,7 @@ def test_placement_builds_drs_exactly_in_the_listed_groups(layers, expected) -> 
 
 
 def test_no_drs_means_no_drs_modules_whatever_the_layers() -> None:
-    model = build_classifier("narrow", 8, drs="none", drs_layers=LAYER_NAMES)
+    model = build_classifier("narrow", 8, drs="none", drs_layers=LAYERS)
     assert sum(_drs_per_group(model).values()) == 0
 
 
@@ -63,7 +64,7 @@ def test_vgg16_d1_output_stride_and_logits() -> None:
 @pytest.mark.parametrize(("arch", "size", "cam"), [("narrow", 64, 16), ("narrow_os8", 128, 16)])
 def test_narrow_variants_keep_six_groups(arch: str, size: int, cam: int) -> None:
     model = build_classifier(arch, 8, drs="constant", drs_delta=0.5)
-    assert all(hasattr(model, g) for g in LAYER_NAMES)
+    assert all(hasattr(model, g) for g in LAYERS)
     assert model(torch.randn(2, 3, size, size))["cam"].shape == (2, 8, cam, cam)
     assert sum(_drs_per_group(model).values()) == 6
 

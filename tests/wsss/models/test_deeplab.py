@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from wsss import config
 from wsss.models.deeplab import MSC, DeepLabV2, LargeFOV, build_segmenter
-from wsss.stages.segment import lr_factor
+from wsss.stages.segment import schedule
 
 
 def _count(model: nn.Module) -> int:
@@ -34,7 +34,7 @@ def test_aspp_resnet101_stride_frozen_bn_and_groups() -> None:
     groups = model.param_groups()
     frozen = {id(p) for m in bns for p in m.parameters()}
     assert not frozen & {id(p) for g in groups.values() for p in g}  # BN not optimised
-    assert len(groups["last_w"]) == 4 and len(groups["last_b"]) == 4  # the ASPP convs
+    assert len(groups["new_w"]) == 4 and len(groups["new_b"]) == 4  # the ASPP convs
     before = bns[0].running_mean.clone()
     model(torch.randn(2, 3, 65, 65))
     torch.testing.assert_close(bns[0].running_mean, before)
@@ -44,8 +44,8 @@ def test_aspp_resnet101_stride_frozen_bn_and_groups() -> None:
 
 def test_largefov_lr_groups() -> None:
     groups = build_segmenter("largefov_narrow", 9).param_groups()
-    assert len(groups["last_w"]) == 1 and len(groups["last_b"]) == 1  # fc8 only
-    assert all(p.dim() == 1 for p in groups["b"])  # biases (and BN affine) go to x2
+    assert len(groups["new_w"]) == 1 and len(groups["new_b"]) == 1  # fc8 only
+    assert all(p.dim() == 1 for p in groups["backbone_b"])  # biases (and BN affine): x2
 
 
 def test_msc_outputs_in_training_and_max_fusion_in_eval() -> None:
@@ -63,9 +63,9 @@ def test_msc_outputs_in_training_and_max_fusion_in_eval() -> None:
 
 
 def test_schedules_at_chosen_iterations() -> None:
-    step = config.resolve({}).segment  # LargeFOV: x0.1 at 4000 and 5000
-    assert [lr_factor(step, i) for i in (0, 3999, 4000, 4999, 5000)] == \
+    step = schedule(config.resolve({}).segment)  # LargeFOV: x0.1 at 4000 and 5000
+    assert [step(i) for i in (0, 3999, 4000, 4999, 5000)] == \
         pytest.approx([1, 1, 0.1, 0.1, 0.01])
-    poly = config.resolve({"segment/arch": "aspp"}).segment  # updated every 10 iterations
-    assert lr_factor(poly, 15) == pytest.approx((1 - 10 / 20000) ** 0.9)
-    assert lr_factor(poly, 19) == lr_factor(poly, 10) and lr_factor(poly, 20000) == 0.0
+    poly = schedule(config.resolve({"segment/arch": "aspp"}).segment)  # updated every 10
+    assert poly(15) == pytest.approx((1 - 10 / 20000) ** 0.9)
+    assert poly(19) == poly(10) and poly(20000) == 0.0

@@ -36,7 +36,7 @@ def test_learnable_controller_starts_near_half_and_caps_by_its_gate() -> None:
     x = torch.randn(4, 16, 9, 9)
     y = drs(x)
     ratio = y.amax(dim=(2, 3)) / F.relu(x).amax(dim=(2, 3))
-    assert ((ratio > 0.45) & (ratio < 0.55)).all()  # sigmoid(~0) = 0.5 (SPEC: 0.499-0.504)
+    assert ((ratio > 0.45) & (ratio < 0.55)).all()  # sigmoid(~0) = 0.5 (the reference: 0.499-0.504)
     gate = torch.sigmoid(drs.fc(F.relu(x).mean(dim=(2, 3))))
     torch.testing.assert_close(y, torch.minimum(F.relu(x), gate[:, :, None, None]
                                                 * F.relu(x).amax(dim=(2, 3), keepdim=True)))

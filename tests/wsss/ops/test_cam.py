@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wsss.ops.cam import background_sweep_predictions, load_maps, multi_scale_maps, save_maps
+from wsss.artifacts import load_maps, save_maps
+from wsss.ops.cam import background_sweep_predictions, multi_scale_maps
 
 
 def _fixed_net(maps: torch.Tensor):

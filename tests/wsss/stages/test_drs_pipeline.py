@@ -12,11 +12,10 @@ from PIL import Image
 
 from study.cli import main
 from wsss import config
+from wsss.artifacts import CLASSIFIER, classifier_from_config, load_backbone
 from wsss.cache import StageCache
 from wsss.pipeline import run_pipeline
 from wsss.runtime import load_torch
-from wsss.stages import classify
-from wsss.stages.pretrain import load_backbone
 from wsss.testing import Interrupt, interrupt_at
 
 
@@ -74,8 +73,8 @@ def test_same_config_and_seed_same_numbers(tiny_run, tmp_path: Path) -> None:
     cfg, _, first = tiny_run
     fresh = run_pipeline(cfg, StageCache(tmp_path))
     np.testing.assert_equal(fresh["pseudo_labels"].metrics, first["pseudo_labels"].metrics)
-    a = load_torch(first["classify"].path / classify.CLASSIFIER)["state_dict"]
-    b = load_torch(fresh["classify"].path / classify.CLASSIFIER)["state_dict"]
+    a = load_torch(first["classify"].path / CLASSIFIER)["state_dict"]
+    b = load_torch(fresh["classify"].path / CLASSIFIER)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -92,8 +91,8 @@ def test_killed_classifier_resumes_from_its_checkpoint(tiny_root: Path, tmp_path
                            report=lambda s, m: epochs.append(m.get("epoch")))
     assert epochs == [2.0, 3.0]  # epoch 1 was not trained again
     straight = run_pipeline(cfg, StageCache(tmp_path / "b"), until="classify")
-    a = load_torch(resumed["classify"].path / classify.CLASSIFIER)["state_dict"]
-    b = load_torch(straight["classify"].path / classify.CLASSIFIER)["state_dict"]
+    a = load_torch(resumed["classify"].path / CLASSIFIER)["state_dict"]
+    b = load_torch(straight["classify"].path / CLASSIFIER)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # resume == uninterrupted
 
 
@@ -105,12 +104,12 @@ def test_oracle_selection_is_guarded_and_recorded(tiny_root: Path, tmp_path: Pat
     entry = run_pipeline(cfg, StageCache(tmp_path), until="classify")["classify"]
     assert entry.metrics["cls/oracle_epoch"] in (1.0, 2.0)
     assert 0.0 <= entry.metrics["cls/oracle_miou"] <= 1.0
-    assert load_torch(entry.path / classify.CLASSIFIER)["select"] == "oracle"
+    assert load_torch(entry.path / CLASSIFIER)["select"] == "oracle"
 
 
 def test_backbone_mismatch_and_missing_weights_are_clear(tiny_run, tmp_path: Path) -> None:
     cfg, _, entries = tiny_run
-    model = classify.build(cfg, 5)  # a 5-class head cannot take the 8-class backbone
+    model = classifier_from_config(cfg, 5)  # a 5-class head cannot take the 8-class backbone
     with pytest.raises(ValueError, match="classifier.weight"):
         load_backbone(model, entries["pretrain"].path / "backbone.pt")
     bad = config.replace(cfg, **{"pretrain/source": "file",

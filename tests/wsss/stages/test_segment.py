@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from wsss import config
+from wsss.artifacts import SEGMENTER
 from wsss.cache import StageCache
 from wsss.pipeline import plan, run_pipeline
 from wsss.runtime import load_torch
@@ -62,9 +63,10 @@ def test_killed_segmentation_resumes_from_its_checkpoint(tiny_root: Path, tmp_pa
                            report=lambda s, m: seen.append(m.get("iteration")))
     assert seen == [6.0]  # iterations 1-4 were not trained again
     straight = run_pipeline(cfg, StageCache(tmp_path / "b"), until="segment")
-    a = load_torch(resumed["segment"].path / segment.SEGMENTER)["state_dict"]
-    b = load_torch(straight["segment"].path / segment.SEGMENTER)["state_dict"]
+    a = load_torch(resumed["segment"].path / SEGMENTER)["state_dict"]
+    b = load_torch(straight["segment"].path / SEGMENTER)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["segment"].metrics == straight["segment"].metrics  # loss history resumed
 
 
 def test_self_training_term_adds_to_the_loss() -> None:

@@ -9,13 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from wsss import config
+from wsss import artifacts, config
 from wsss.cache import StageCache
 from wsss.data.voc import VocLayout, load_records
+from wsss.engine import optimizer, poly_decay
 from wsss.pipeline import plan, run_pipeline
 from wsss.runtime import load_torch, save_torch
-from wsss.stages import affinity, crf_labels, pretrain
-from wsss.stages.common import poly_decay, sgd_or_adam
+from wsss.stages import pretrain
 
 STAGES = ["pretrain", "classify", "cams", "crf_labels", "affinity", "random_walk"]
 
@@ -46,7 +46,7 @@ def test_every_stage_runs_and_reports(sse_run) -> None:
 
 def test_ssenet_scoring_protocol(sse_run) -> None:
     cfg, _, _ = sse_run
-    assert (cfg.eval.protocol, cfg.eval.gt_dir, cfg.cams.bg_score) == (
+    assert (cfg.scoring.protocol, cfg.scoring.gt_dir, cfg.cams.bg_score) == (
         "mean", "SegmentationClass", 0.2)
     quick = config.resolve({"method": "ssenet", "profile": "quick"})
     assert (quick.cams.fusion, quick.cams.flip, quick.cams.scales) == ("sum", True,
@@ -68,8 +68,8 @@ def test_crf_marginals_are_stored_per_training_image(sse_run, tiny_root: Path) -
     cfg, _, entries = sse_run
     layout = VocLayout.open(tiny_root)
     rec = load_records(layout, cfg.data.train_split)[0]
-    classes, la, ha = crf_labels.load_marginals(
-        entries["crf_labels"].path / crf_labels.MARGINALS / f"{rec.name}.npz")
+    classes, la, ha = artifacts.load_marginals(
+        entries["crf_labels"].path / artifacts.MARGINALS / f"{rec.name}.npz")
     assert sorted(classes.tolist()) == sorted(rec.labels)
     assert la.shape == ha.shape == (len(rec.labels) + 1, 64, 64)
     assert np.abs(la.sum(axis=0) - 1).max() < 0.05  # uint8 floor of a distribution
@@ -116,10 +116,10 @@ def test_resnet38_weights_come_from_a_file_with_psa_names(tmp_path: Path,
     cfg = _cfg(tiny_root, **{"classifier/arch": "resnet38", "pretrain/source": "file",
                              "pretrain/weights_file": str(tmp_path / "a1.pth")})
     pretrain.run(cfg, {}, tmp_path)
-    saved = load_torch(tmp_path / pretrain.BACKBONE)["state_dict"]
+    saved = load_torch(tmp_path / artifacts.BACKBONE)["state_dict"]
     assert set(saved) == {f"trunk.{k}" for k in trunk}
-    model = affinity.build(cfg, 5)
-    assert pretrain.load_backbone(model.backbone, tmp_path / pretrain.BACKBONE) == len(trunk)
+    model = artifacts.affinity_from_config(cfg, 5)
+    assert artifacts.load_backbone(model.backbone, tmp_path / artifacts.BACKBONE) == len(trunk)
     del given["b4_3.conv_branch2a.weight"]
     save_torch(given, tmp_path / "a1.pth")
     with pytest.raises(KeyError, match="lack 1 trunk tensors"):
@@ -130,9 +130,8 @@ def test_poly_schedule_and_psa_bias_groups() -> None:
     f = poly_decay(100, 0.9)
     assert f(0) == 1.0 and f(100) == 0.0 and f(50) == pytest.approx(0.5 ** 0.9)
     w, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
-    opt = sgd_or_adam({"backbone_w": [w], "backbone_b": [b]}, {"backbone_w": 1.0,
-                      "backbone_b": 2.0}, optimizer="sgd", lr=0.01, momentum=5e-4,
-                      weight_decay=5e-4, decay_biases=False)
+    opt = optimizer({"backbone_w": [w], "backbone_b": [b]}, kind="sgd", lr=0.01,
+                    momentum=5e-4, weight_decay=5e-4, decay_biases=False)
     groups = opt.param_groups
     assert [g["lr"] for g in groups] == [0.01, 0.02]
     assert [g["weight_decay"] for g in groups] == [5e-4, 0.0]

@@ -1,0 +1,90 @@
+"""A study's description (``StudySpec``) and the project folder it lives in (``Home``).
+
+Everything a study writes lives under one project folder (``WSSS_HOME``, default ``./.wsss``,
+always absolute): ``mlflow.db`` and ``mlartifacts/``, ``optuna.db``, ``ray_results/<study>``,
+``cache/`` and ``studies/<study>.json`` (the study's spec and status). On a cluster,
+``MLFLOW_TRACKING_URI`` points at the head's ``mlflow server`` (which keeps the artifacts)
+and ``WSSS_HOME`` at shared storage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    space: str = "drs"  # a search_spaces.SPACES name (ignored with a grid)
+    grid: str = ""  # a search_spaces.GRIDS name: every point once
+    samples: int = 8
+    objective: str = "pseudo/miou"
+    overrides: dict[str, Any] = field(default_factory=dict)  # flat config keys for all trials
+    concurrency: int = 1
+    asha: bool = False
+    cpus_per_trial: float = 2
+    gpus_per_stage: float = 0.0  # > 0: training stages run as Ray tasks on GPU nodes
+    max_failures: int = 2
+    seed: int = 0
+    status: str = "created"  # created -> running -> complete | incomplete
+    created: str = ""
+
+    @property
+    def num_samples(self) -> int:
+        from search_spaces import GRIDS
+
+        return len(GRIDS[self.grid]) if self.grid else self.samples
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @classmethod
+    def default(cls) -> Home:
+        return cls(Path(os.environ.get("WSSS_HOME", ".wsss")).expanduser().resolve())
+
+    @property
+    def tracking_uri(self) -> str:
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def optuna_url(self) -> str:
+        return f"sqlite:///{self.root / 'optuna.db'}"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "ray_results"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    def artifact_location(self, experiment: str) -> str | None:
+        """Where a new experiment keeps its artifacts: under this folder when tracking is a
+        local store (never the working directory's ``./mlruns``); a tracking server keeps
+        its own (None)."""
+        if self.tracking_uri.startswith(("sqlite:", "file:", "/")):
+            return (self.root / "mlartifacts" / experiment).as_uri()
+        return None
+
+    def spec_path(self, name: str) -> Path:
+        return self.root / "studies" / f"{name}.json"
+
+    def load(self, name: str) -> StudySpec:
+        path = self.spec_path(name)
+        if not path.exists():
+            known = sorted(p.stem for p in (self.root / "studies").glob("*.json"))
+            raise KeyError(f"no study named {name!r} under {self.root}; known: {known}")
+        return StudySpec(**json.loads(path.read_text()))
+
+    def save(self, spec: StudySpec) -> None:
+        self.spec_path(spec.name).parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.spec_path(spec.name).with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(spec), indent=2) + "\n")
+        tmp.replace(self.spec_path(spec.name))

@@ -1,0 +1,37 @@
+"""The dataset and split records a configuration names (shared by every stage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsss.data.voc import Record, VocLayout, load_records
+
+SYNTHETIC_PROFILES = ("quick", "tiny", "full")  # profiles whose data/root is generated
+
+
+def open_layout(cfg: Any) -> VocLayout:
+    d = cfg.data
+    return VocLayout.open(d.root, list_dir=d.list_dir, cls_labels=d.cls_labels,
+                          saliency_dir=d.saliency_dir)
+
+
+def records(cfg: Any, layout: VocLayout, split: str) -> list[Record]:
+    return load_records(layout, split, cfg.data.labels)
+
+
+def map_records(cfg: Any, layout: VocLayout) -> list[Record]:
+    """Images that need maps and pseudo labels: the training split plus the scored split."""
+    out = {r.name: r for r in records(cfg, layout, cfg.data.train_split)}
+    for r in records(cfg, layout, cfg.data.eval_split):
+        out.setdefault(r.name, r)
+    return list(out.values())
+
+
+def ensure_data(cfg: Any) -> bool:
+    """The synthetic profiles generate their benchmark (preset = profile name) on first use;
+    returns True when it was generated now."""
+    from wsss.data.synthetic import generate
+
+    if cfg.profile not in SYNTHETIC_PROFILES:
+        return False
+    return not generate(cfg.data.root, cfg.profile, seed=0).get("reused")

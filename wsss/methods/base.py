@@ -1,0 +1,44 @@
+"""The ``Method`` record: what distinguishes one WSSS method's pipeline from another's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# (stage name, {input role: upstream stage name}), in execution order
+Step = tuple[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method, as plain data and functions (no registry, no string lookups).
+
+    Attributes:
+        name: The value of the ``method`` config key.
+        paper: Title, venue or arXiv id of the paper it reproduces.
+        overlay: Flat config keys laid over the shared defaults (the authors' code).
+        presets: ``reference`` (the authors' code, empty) and ``paper`` (the paper's text):
+            every paper-vs-code difference of ``docs/method.md``.
+        profiles: Per-profile overlays on top of the shared ``config.PROFILES``.
+        weak_labels: ``cfg -> (steps after pretrain, the stage whose labels/ train segment)``.
+        classifier_step: ``(model, device, classifier config) -> step(batch) -> (loss,
+            outputs)``, the classify stage's training step.
+        objective: The metric a study of this method maximises unless told otherwise.
+        grids: The papers' tables as named points of config constants, by grid name.
+    """
+
+    name: str
+    paper: str
+    overlay: Mapping[str, Any]
+    presets: Mapping[str, Mapping[str, Any]]
+    profiles: Mapping[str, Mapping[str, Any]]
+    weak_labels: Callable[[Any], tuple[list[Step], str]]
+    classifier_step: Callable[[Any, Any, Any], Callable[[Any], tuple[Any, dict[str, Any]]]]
+    objective: str
+    grids: Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+    def __post_init__(self) -> None:
+        missing = [p for p in ("reference", "paper") if p not in self.presets]
+        if missing:
+            raise ValueError(f"method {self.name!r} lacks preset(s) {missing}")

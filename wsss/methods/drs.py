@@ -1,0 +1,76 @@
+"""DRS: Kim, Han & Kim, "Discriminative Region Suppression for Weakly-Supervised Semantic
+Segmentation", AAAI 2021, arXiv:2103.07246 (docs/method.md §1).
+
+The shared config defaults are DRS's reference code, so the overlay is empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsss.config import LAYERS
+from wsss.methods.base import Method, Step
+
+# DRS Table 2's nine placements, by the names the paper's rows imply
+PLACEMENTS: dict[str, tuple[str, ...]] = {
+    "none": (), "6": LAYERS[5:], "5-6": LAYERS[4:], "4-6": LAYERS[3:], "3-6": LAYERS[2:],
+    "2-6": LAYERS[1:], "1-6": LAYERS, "1-5": LAYERS[:5], "1-4": LAYERS[:4],
+}
+
+# Paper-vs-code differences (docs/method.md §3); the defaults are the reference code's.
+PAPER = {
+    "classifier/nesterov": False,  # not mentioned in the paper
+    "classifier/batch_size": 5,  # the paper's batch (code: 5 x nGPU = 10)
+    "classifier/crop": 321,
+    "refine/epochs": 15,
+    "refine/decay_epochs": (5, 10),
+    "refine/batch_size": 5,
+    "pseudo/beta": 0.06,  # the paper's saliency threshold (code: 50/255)
+    "pseudo/conflict_count": 0,  # the conflict rule is in the code only
+}
+
+# DRS Table 1: controller, learnable or a constant delta (DRS in layer1-6)
+TABLE1: dict[str, dict[str, Any]] = {
+    "learnable": {"classifier/drs": "learnable"},
+    **{f"delta={d:.2f}": {"classifier/drs": "constant", "classifier/drs_delta": d}
+       for d in (0.90, 0.80, 0.70, 0.60, 0.55, 0.50, 0.40)},
+}
+# DRS Table 2: the nine placements (learnable controller, no refinement)
+TABLE2: dict[str, dict[str, Any]] = {
+    name: ({"classifier/drs": "none"} if not layers else
+           {"classifier/drs": "learnable", "classifier/drs_layers": layers})
+    for name, layers in PLACEMENTS.items()
+}
+
+
+def weak_labels(cfg: Any) -> tuple[list[Step], str]:
+    """classify -> cams -> [refine] -> pseudo_labels (DRS† when ``refine/enabled``)."""
+    steps: list[Step] = [("classify", {"pretrain": "pretrain"}),
+                         ("cams", {"classify": "classify"})]
+    maps = "cams"
+    if cfg.refine.enabled:
+        steps.append(("refine", {"pretrain": "pretrain", "cams": "cams"}))
+        maps = "refine"
+    steps.append(("pseudo_labels", {"maps": maps}))
+    return steps, "pseudo_labels"
+
+
+def classifier_step(model: Any, device: Any, c: Any):
+    """MultiLabelSoftMargin on the GAP logits (DRS ``train_cls.py``)."""
+    from wsss.engine import classification_step
+
+    return classification_step(model, device)
+
+
+DRS = Method(
+    name="drs",
+    paper="Kim, Han & Kim, Discriminative Region Suppression for WSSS, AAAI 2021, "
+          "arXiv:2103.07246",
+    overlay={},
+    presets={"reference": {}, "paper": PAPER},
+    profiles={},
+    weak_labels=weak_labels,
+    classifier_step=classifier_step,
+    objective="pseudo/miou",
+    grids={"drs1": TABLE1, "drs2": TABLE2},
+)
