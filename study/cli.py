@@ -10,7 +10,7 @@ Subcommands import what they need when they run, so `wsss data ...` never pays f
     wsss study run [SPACE] [--grid drs1] [--samples N] [--objective pseudo/miou] [--profile quick]
     wsss study resume NAME | wsss study ls | wsss study show NAME
     wsss tables STUDY [--table drs1|drs2|sse1|sse2|thresholds|rw|all] [--format md|tex|csv]
-    wsss cache ls|du|gc [--cache DIR] [--stage STAGE]
+    wsss cache ls|du|verify|gc [--cache DIR] [--stage STAGE]
 """
 
 from __future__ import annotations
@@ -75,8 +75,15 @@ def _run(args: argparse.Namespace) -> int:
         if args.verbose:
             print(f"  {stage}: {dict((k, round(v, 4)) for k, v in metrics.items())}", flush=True)
 
-    run_pipeline(cfg, StageCache(args.cache), until=args.until, report=report, on_stage=on_stage)
+    run_pipeline(cfg, StageCache(_cache_root(args)), until=args.until, report=report,
+                 on_stage=on_stage)
     return 0
+
+
+def _cache_root(args: argparse.Namespace) -> Path:
+    from study.spec import Home
+
+    return Path(args.cache) if args.cache else Home.default().cache
 
 
 def _viz_overlay(args: argparse.Namespace) -> int:
@@ -100,7 +107,14 @@ def _viz_overlay(args: argparse.Namespace) -> int:
 def _cache(args: argparse.Namespace) -> int:
     from wsss.cache import StageCache
 
-    cache = StageCache(args.cache)
+    cache = StageCache(_cache_root(args))
+    if args.cache_command == "verify":
+        bad = cache.verify_all(tuple(args.stage or ()))
+        for entry, problem in bad:
+            print(f"bad: {entry}: {problem}")
+        checked = len([e for e in cache.entries() if not args.stage or e["stage"] in args.stage])
+        print(f"{checked} entries checked, {len(bad)} bad in {cache.root}")
+        return 1 if bad else 0
     if args.cache_command == "gc":
         removed = cache.gc(stages=tuple(args.stage or ()))
         print(f"removed {len(removed)} folder(s) from {cache.root}")
@@ -125,6 +139,8 @@ def _cache(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsss", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of its one line")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="make and validate datasets").add_subparsers(
@@ -155,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the pipeline through the stage cache")
     run.add_argument("--config", help="YAML file (nested sections or 'stage/field' keys)")
-    run.add_argument("--cache", default=".wsss/cache", help="stage cache root")
+    run.add_argument("--cache", default=None, help="stage cache root (default: "
+                     "$WSSS_HOME/cache, WSSS_HOME defaulting to ./.wsss)")
     run.add_argument("--until", help="stop after this stage (e.g. cams)")
     run.add_argument("-v", "--verbose", action="store_true", help="print per-epoch metrics")
     run.add_argument("overrides", nargs="*", help="key=value, e.g. classifier/drs_delta=0.55")
@@ -175,17 +192,38 @@ def build_parser() -> argparse.ArgumentParser:
         dest="cache_command", required=True)
     for name, text in (("ls", "every entry: stage, key, size, compute time"),
                        ("du", "size per stage"),
-                       ("gc", "remove abandoned .partial folders (and --stage entries)")):
+                       ("verify", "check every file of every entry against its manifest's "
+                                  "checksums; exit 1 naming each bad entry"),
+                       ("gc", "remove abandoned .partial and bad folders (and --stage "
+                              "entries)")):
         cmd = cache.add_parser(name, help=text)
-        cmd.add_argument("--cache", default=".wsss/cache", help="stage cache root")
+        cmd.add_argument("--cache", default=None, help="stage cache root (default: "
+                         "$WSSS_HOME/cache)")
         if name == "gc":
             cmd.add_argument("--stage", action="append", help="also delete this stage's entries")
+        if name == "verify":
+            cmd.add_argument("--stage", action="append", help="only this stage's entries")
         cmd.set_defaults(func=_cache)
 
     from study.commands import add_parser as add_study
 
     add_study(sub)
     return parser
+
+
+# Problems of the user's data, config, cache or files: one line on stderr, exit 2 (a
+# traceback only with --debug). Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, KeyError, OSError, UnicodeError)
+
+
+def error_line(err: BaseException) -> str:
+    """The one line that names the file, entry or key. An error raised in a DataLoader worker
+    arrives re-raised with the worker's whole traceback: keep only its original message."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    if "Original Traceback" in text:
+        last = [ln for ln in text.strip().splitlines() if ln.strip()][-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return " ".join(text.split()) or type(err).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,12 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    from wsss.config import ConfigError
-
+    if "=" in (getattr(args, "space", None) or ""):  # `study run key=value ...`: no SPACE
+        args.overrides = [args.space, *args.overrides]
+        args.space = "drs"
     try:
         return args.func(args)
-    except (ConfigError, FileExistsError, FileNotFoundError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        if args.debug:
+            raise
+        print(f"error: {error_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -1,13 +1,37 @@
-"""Shared fixtures: one tiny synthetic dataset per test session (read-only for tests)."""
+"""Shared fixtures: one tiny synthetic dataset per test session (read-only for tests), and a
+guard that the test session leaves the repository's working tree as it found it."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from wsss.data.synthetic import generate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _git_status() -> str | None:
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def working_tree_unchanged():
+    """Everything a test generates goes to a temp dir or WSSS_HOME, never into the clone
+    (MLflow's ./mlruns included): fails the session if `git status` changed."""
+    before = _git_status()
+    yield
+    after = _git_status()
+    if before is not None and after is not None:
+        assert after == before, f"the tests changed the working tree:\n{after}"
 
 
 @pytest.fixture(scope="session")
@@ -24,4 +48,3 @@ def tiny_copy(tiny_root: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "tiny"
     shutil.copytree(tiny_root, dst)
     return dst
-

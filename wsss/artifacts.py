@@ -39,7 +39,7 @@ from wsss.models.affinity import AffinityNet
 from wsss.models.classifier import Classifier, build_classifier
 from wsss.models.deeplab import build_segmenter
 from wsss.models.refine import Refiner, build_refiner
-from wsss.runtime import load_torch
+from wsss.runtime import load_torch, shareable
 
 BACKBONE = "backbone.pt"
 CLASSIFIER = "classifier.pt"
@@ -113,6 +113,7 @@ def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
     os.close(fd)
     try:
         np.savez_compressed(tmp, **arrays)
+        shareable(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -5,6 +5,12 @@ A stage runs in ``<root>/<stage>/<key>.partial/`` (where it keeps resumable chec
 then the folder is renamed to ``<root>/<stage>/<key>/``: a half-written entry is never
 served. A lock file per entry (``fcntl.flock``, which also works on NFS) makes the work
 single-flight across processes: a second caller waits, then finds the published entry.
+
+The manifest records the size and SHA-256 of every file of the entry. An entry is verified
+before it is served; a bad one (a changed, missing or unreadable file) is never served: it
+is moved aside to ``<key>.bad-<time>/``, a warning names it, and the stage is computed
+again. ``wsss cache verify`` checks every entry. Files are written group-readable so a lab
+can share one cache.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -21,10 +28,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsss.runtime import write_json
+from wsss.runtime import read_metrics, write_json
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
+log = logging.getLogger(__name__)
+
+
+class CacheError(ValueError):
+    """A cache entry that cannot be trusted; the message names the entry and the file."""
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def checksums(folder: Path) -> dict[str, list]:
+    """{relative path: [bytes, sha256]} of every file below ``folder`` but the manifest."""
+    return {str(p.relative_to(folder)): [p.stat().st_size, file_digest(p)]
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
 
 
 def stage_key(stage: str, fields: Mapping[str, Any], upstream: Mapping[str, str],
@@ -55,11 +81,41 @@ class StageCache:
         return self.root / stage / key
 
     def get(self, stage: str, key: str) -> CacheEntry | None:
+        """The published entry, verified; None if absent. A bad entry is moved aside (with a
+        warning naming it) and None returned, so the caller computes it again."""
         path = self.path(stage, key)
         if not (path / MANIFEST).exists():
             return None
-        metrics = json.loads((path / METRICS).read_text())
+        try:
+            self.verify(path)
+            metrics = read_metrics(path / METRICS)
+        except (CacheError, OSError, ValueError) as err:
+            bad = path.with_name(f"{key}.bad-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+            try:
+                os.replace(path, bad)
+            except OSError:  # another process moved it first
+                pass
+            log.warning("cache entry %s is bad (%s): moved to %s; computing it again",
+                        path, err, bad.name)
+            return None
         return CacheEntry(stage, key, path, metrics, hit=True, seconds=0.0)
+
+    def verify(self, path: Path) -> None:
+        """Raise ``CacheError`` naming the first file of the entry that does not match its
+        manifest (or a manifest without checksums)."""
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, ValueError) as err:
+            raise CacheError(f"{path / MANIFEST}: unreadable manifest ({err})") from None
+        files = manifest.get("files")
+        if not isinstance(files, dict):
+            raise CacheError(f"{path / MANIFEST}: no checksums (written by an older version)")
+        for name, (size, digest) in files.items():
+            file = path / name
+            if not file.is_file():
+                raise CacheError(f"{file}: missing")
+            if file.stat().st_size != size or file_digest(file) != digest:
+                raise CacheError(f"{file}: contents changed since it was written")
 
     @contextmanager
     def _lock(self, stage: str, key: str) -> Iterator[None]:
@@ -90,17 +146,34 @@ class StageCache:
             seconds = time.perf_counter() - start
             write_json(metrics, partial / METRICS)
             write_json({"stage": stage, "key": key, "seconds": round(seconds, 2),
-                        "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **(manifest or {})},
-                       partial / MANIFEST)
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **(manifest or {}),
+                        "files": checksums(partial)}, partial / MANIFEST)
             os.replace(partial, self.path(stage, key))
             return CacheEntry(stage, key, self.path(stage, key), metrics, False, seconds)
 
-    # --- housekeeping (`wsss cache ls|du|gc`) ---------------------------------------------
+    # --- housekeeping (`wsss cache ls|du|gc|verify`) --------------------------------------
+    def verify_all(self, stages: tuple[str, ...] = ()) -> list[tuple[Path, str]]:
+        """(entry, problem) for every published entry (of ``stages``) that fails to verify."""
+        bad = []
+        for manifest in sorted(self.root.glob(f"*/*/{MANIFEST}")):
+            entry = manifest.parent
+            if ".bad-" in entry.name or (stages and entry.parent.name not in stages):
+                continue
+            try:
+                self.verify(entry)
+                read_metrics(entry / METRICS)
+            except (CacheError, OSError, ValueError) as err:
+                bad.append((entry, str(err)))
+        return bad
+
     def entries(self) -> list[dict[str, Any]]:
         """Published entries with their manifest and size on disk."""
         out = []
         for manifest in sorted(self.root.glob(f"*/*/{MANIFEST}")):
+            if ".bad-" in manifest.parent.name:
+                continue
             info = json.loads(manifest.read_text())
+            info.pop("files", None)
             info["bytes"] = _size(manifest.parent)
             info["path"] = str(manifest.parent)
             out.append(info)
@@ -119,6 +192,9 @@ class StageCache:
                     continue
                 shutil.rmtree(folder)
                 fcntl.flock(fh, fcntl.LOCK_UN)
+            removed.append(folder)
+        for folder in sorted(self.root.glob("*/*.bad-*")):  # set aside by a failed verify
+            shutil.rmtree(folder)
             removed.append(folder)
         for stage in stages:
             for entry in sorted((self.root / stage).glob(f"*/{MANIFEST}")):

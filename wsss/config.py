@@ -17,6 +17,7 @@ YAML -> CLI.
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -39,6 +40,20 @@ from wsss.keys import (  # noqa: F401  (the vocabulary is part of this module's 
 # Metadata of fields that change where or how fast a stage runs, never what it writes: they
 # stay out of the stage cache's keys (wsss.pipeline).
 OUTSIDE_KEY = {"outside_key": True}
+
+
+def positive(obj: Any, *names: str) -> None:
+    """Each named field of ``obj`` must be > 0 (epochs, iterations, rates, sizes)."""
+    for name in names:
+        value = getattr(obj, name)
+        check(value > 0, name, f"must be > 0, got {value}")
+
+
+def unit(obj: Any, *names: str) -> None:
+    """Each named field of ``obj`` must lie in [0, 1] (thresholds, scores)."""
+    for name in names:
+        value = getattr(obj, name)
+        check(value is None or 0.0 <= value <= 1.0, name, f"must be in [0, 1], got {value}")
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ class PretrainConfig:
     batch_size: int = 64
 
     def __post_init__(self) -> None:
+        positive(self, "epochs", "lr", "batch_size")
         check(self.source != "file" or bool(self.weights_file), "weights_file",
               "required when source=file")
 
@@ -121,7 +137,10 @@ class ClassifierConfig:
               "DRS is defined on the VGG layer groups; use drs=none with a ResNet")
         unknown = [g for g in self.drs_layers if g not in LAYERS]
         check(not unknown, "drs_layers", f"unknown {unknown}; allowed {list(LAYERS)}")
-        check(self.epochs > 0 and self.batch_size > 0, "epochs", "epochs and batch_size > 0")
+        positive(self, "epochs", "batch_size", "lr", "resize", "crop", "poly_power")
+        check(self.momentum >= 0 and self.weight_decay >= 0, "momentum",
+              "momentum and weight_decay must be >= 0")
+        check(all(e > 0 for e in self.decay_epochs), "decay_epochs", "epochs are 1-based, > 0")
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,13 @@ class CamConfig:
     # background; None: cam/miou is the best of a 0.05..0.6 sweep (a GT peek, reported only)
     batch_size: int = field(default=16, metadata=OUTSIDE_KEY)
 
+    def __post_init__(self) -> None:
+        check(len(self.scales) > 0 and all(x > 0 for x in self.scales), "scales",
+              f"need at least one scale, each > 0, got {list(self.scales)}")
+        check(self.input_size >= 0, "input_size", "must be >= 0 (0 keeps each image's size)")
+        positive(self, "batch_size")
+        unit(self, "bg_score")
+
 
 @dataclass(frozen=True)
 class RefineConfig:
@@ -147,6 +173,9 @@ class RefineConfig:
     lr: float = 1e-4  # Adam, no weight decay, no LR groups
     batch_size: int = 10
     jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.3, 0.1)
+
+    def __post_init__(self) -> None:
+        positive(self, "epochs", "lr", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -158,7 +187,9 @@ class PseudoLabelConfig:
     workers: int = field(default=2, metadata=OUTSIDE_KEY)  # processes writing labels
 
     def __post_init__(self) -> None:
-        check(0.0 <= self.beta <= 1.0, "beta", f"saliency threshold in [0, 1], got {self.beta}")
+        unit(self, "alpha", "beta", "conflict_conf")
+        check(self.conflict_count >= 0, "conflict_count", "must be >= 0 (0 turns the rule off)")
+        check(self.workers >= 0, "workers", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -168,6 +199,9 @@ class CrfLabelConfig:
     la_power: float = 4.0  # low alpha: big background score; its foreground is confident
     ha_power: float = 24.0  # high alpha: small background score; its background is confident
     workers: int = field(default=2, metadata=OUTSIDE_KEY)  # CRF processes (single-threaded)
+
+    def __post_init__(self) -> None:
+        positive(self, "la_power", "ha_power")
 
 
 @dataclass(frozen=True)
@@ -186,7 +220,7 @@ class AffinityConfig:
     dims: tuple[int, int, int] = (64, 128, 256)  # the three 1x1 heads (their concat -> f9)
 
     def __post_init__(self) -> None:
-        check(self.epochs > 0 and self.batch_size > 0, "epochs", "epochs and batch_size > 0")
+        positive(self, "epochs", "batch_size", "lr", "crop")
 
 
 @dataclass(frozen=True)
@@ -200,6 +234,7 @@ class RandomWalkConfig:
     def __post_init__(self) -> None:
         check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
         check(self.beta > 0, "beta", f"must be > 0, got {self.beta}")
+        unit(self, "bg_score")
 
 
 @dataclass(frozen=True)
@@ -227,7 +262,7 @@ class SegmentConfig:
     checkpoint_every: int = 500  # iterations per training round (one checkpoint each)
 
     def __post_init__(self) -> None:
-        check(self.iterations > 0 and self.batch_size > 0, "iterations", "must be > 0")
+        positive(self, "iterations", "batch_size", "lr", "crop", "checkpoint_every", "lr_every")
         check(self.scale_range[0] <= self.scale_range[1], "scale_range", "low > high")
 
 
@@ -239,6 +274,9 @@ class EvaluateConfig:
     align_corners: bool = True  # LargeFOV test upsampling (DeepLab-v2: False)
     workers: int = field(default=2, metadata=OUTSIDE_KEY)  # CRF processes
     overlays: int = field(default=6, metadata=OUTSIDE_KEY)  # prediction overlays saved
+
+    def __post_init__(self) -> None:
+        check(self.workers >= 0 and self.overlays >= 0, "workers", "workers, overlays >= 0")
 
 
 @dataclass(frozen=True)
@@ -266,6 +304,8 @@ class PipelineConfig:
         from wsss.methods import METHODS  # they import this module's LAYERS
 
         check(self.method in METHODS, "method", f"{self.method!r} is not one of {list(METHODS)}")
+        check(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None, "device",
+              f"{self.device!r} is not auto, cpu, mps, cuda or cuda:N")
         check(self.classifier.select != "oracle" or self.oracle, "classifier/select",
               "oracle selection peeks at pixel ground truth: set oracle=true to allow it")
 

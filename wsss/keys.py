@@ -189,10 +189,49 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise ConfigError(f"{self.name}:{line}: key '{key}' is given twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML config as flat keys; both nested sections and ``a/b:`` keys are accepted."""
-    text = Path(path).read_text()
-    data = yaml.safe_load(text) or {}
+    """A YAML config as flat keys; both nested sections and ``a/b:`` keys are accepted.
+
+    Every problem names the file (and the line where YAML knows it): a folder, a binary
+    file, a syntax error, a key given twice, a document that is not a mapping.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a YAML config file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (UTF-8) YAML file") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text YAML file (binary data)")
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(path)
+    try:
+        data = loader.get_single_data() or {}
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: YAML error: {err.problem or err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: YAML error: {err}") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: a config file must be a mapping of keys")
     return flatten(unflatten(data))

@@ -14,6 +14,7 @@ trained classifier and its maps, and every configuration of a sweep shares one `
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,10 @@ def run_pipeline(
     ``execute(stage, fn)`` runs a stage's cache lookup-or-compute (in-process by default; a
     Ray trial runs it as a task with the stage's resources).
     """
-    fingerprint = dataset_fingerprint(open_layout(cfg))
+    layout = open_layout(cfg)
+    name = hashlib.sha1(str(layout.root).encode()).hexdigest()  # one index per dataset
+    index = cache.root / "fingerprints" / f"{name}.json"
+    fingerprint = dataset_fingerprint(layout, index)
     done: dict[str, CacheEntry] = {}
     for name, roles in plan(cfg):
         stage = STAGES[name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import tempfile
@@ -38,12 +39,23 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def shareable(path: str | Path) -> None:
+    """Give a temp file the mode a plain ``open`` would (mkstemp makes it 0600), so a cache
+    on shared storage is readable by the lab's group."""
+    os.chmod(path, 0o666 & ~_UMASK)
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        shareable(tmp)
         os.replace(tmp, path)  # readers see the old file or the new one, never half of one
     finally:
         if os.path.exists(tmp):
@@ -60,7 +72,26 @@ def load_torch(path: Path, device: torch.device | str = "cpu") -> Any:
 
 
 def write_json(obj: Any, path: Path) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
+    """Strict JSON, written atomically: NaN and infinities (an m_FN on a split where a class
+    is never found) are written as null, which ``read_metrics`` turns back into NaN."""
+    text = json.dumps(_finite(obj), indent=2, sort_keys=True, allow_nan=False)
+    _atomic(path, lambda tmp: tmp.write_text(text + "\n"))
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def read_metrics(path: Path) -> dict[str, float]:
+    """A ``metrics.json`` as floats (null -> NaN)."""
+    return {k: float("nan") if v is None else float(v)
+            for k, v in json.loads(path.read_text()).items()}
 
 
 def rng_state() -> dict[str, Any]:

@@ -45,3 +45,45 @@ def test_grids_and_spaces_pick_their_method_and_objective() -> None:
     assert (method_of("sse1").name, method_of("sse1").objective) == ("ssenet", "rw/miou")
     assert method_of("sse-rw").name == "ssenet" and method_of("thresholds").name == "drs"
     assert (method_of("drs1").name, method_of("drs1").objective) == ("drs", "pseudo/miou")
+
+
+def test_a_data_error_in_a_loader_worker_is_one_line(tiny_copy: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """The error raised inside a DataLoader worker arrives unwrapped: one line, the file."""
+    missing = next((tiny_copy / "JPEGImages").glob("*.jpg"))
+    missing.unlink()
+    code = main(["run", "--cache", str(tmp_path / "cache"), "--until", "pretrain",
+                 "profile=tiny", f"data/root={tiny_copy}", "data/workers=2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and f"{missing}: image not found" in err
+
+
+def test_yaml_and_override_problems_name_the_file_or_key(tmp_path: Path, capsys) -> None:
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("seed: 1\ndata:\n  root: /a\nseed: 2\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data: [1,\n")
+    for args, named in ((["--config", str(twice)], f"{twice}:4: key 'seed' is given twice"),
+                        (["--config", str(broken)], f"{broken}:"),
+                        (["--config", str(tmp_path)], f"{tmp_path}: is a folder"),
+                        (["pseudo/alpha=1.5"], "pseudo/alpha: must be in [0, 1]"),
+                        (["classifier/batch_size=0"], "classifier/batch_size: must be > 0"),
+                        (["device=tpu9"], "device: 'tpu9'")):
+        assert main(["config", "show", *args]) == 2
+        err = capsys.readouterr().err
+        assert named in err and "Traceback" not in err, err
+
+
+def test_an_override_is_never_taken_for_a_space(monkeypatch, capsys, tmp_path: Path) -> None:
+    """`study run key=value --samples 4` has no SPACE: the pair stays an override."""
+    seen = {}
+    monkeypatch.setattr("study.commands.study_run", lambda args: seen.update(vars(args)) or 0)
+    from study.cli import build_parser  # noqa: F401  (the parser binds study_run at build)
+
+    assert main(["study", "run", "data/root=/x", "--samples", "4", "--profile", "tiny"]) == 0
+    assert seen["space"] == "drs" and seen["overrides"] == ["data/root=/x"]
+    monkeypatch.undo()
+    monkeypatch.setenv("WSSS_HOME", str(tmp_path))
+    assert main(["study", "run", "no-such-space"]) == 2
+    assert "unknown search space or grid 'no-such-space'" in capsys.readouterr().err

@@ -38,3 +38,12 @@ def test_the_validator_catches_mistakes() -> None:
     bad["no_such_key"] = 1
     with pytest.raises(Exception, match="Additional properties"):
         _validate(bad)
+
+
+def test_nothing_listens_on_a_public_interface() -> None:
+    """MLflow on the head's private address, the dashboards on localhost; never 0.0.0.0."""
+    text = CLUSTER.read_text()
+    assert "0.0.0.0" not in text and "::" not in text.replace("::1", "")
+    assert "--host \"$(hostname -I" in text  # mlflow server: the private address
+    assert "optuna-dashboard" in text and "--host 127.0.0.1" in text
+    assert "--dashboard-host=127.0.0.1" in text

@@ -13,7 +13,7 @@ from study.runner import launch
 from study.spec import Home, StudySpec
 from wsss.methods import METHODS
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]  # whole studies: multi-stage
 
 # 4 points, 2 distinct classifiers: the cache must train each classifier once
 FOUR_POINTS = {

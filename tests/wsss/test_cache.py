@@ -65,3 +65,76 @@ def test_ls_du_gc(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert not (tmp_path / "cams" / "b.partial").exists() and cache.get("cams", "a")
     assert main(["cache", "gc", "--cache", str(tmp_path), "--stage", "cams"]) == 0
     assert cache.get("cams", "a") is None
+
+
+def _flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different contents
+    path.write_bytes(bytes(data))
+
+
+def _entry(cache: StageCache, key: str = "a"):
+    def compute(out: Path) -> dict:
+        (out / "maps").mkdir()
+        (out / "maps" / "x.npz").write_bytes(b"payload-" * 64)
+        (out / "weights.pt").write_bytes(b"w" * 100)
+        return {"cam/miou": 0.5, "cam/m_fn": float("inf")}
+
+    return cache.get_or_compute("cams", key, compute)
+
+
+@pytest.mark.parametrize("damaged", ["maps/x.npz", "weights.pt", "metrics.json"])
+def test_a_flipped_byte_is_never_served(tmp_path: Path, damaged: str, capsys, caplog) -> None:
+    cache = StageCache(tmp_path)
+    entry = _entry(cache)
+    assert entry.metrics["cam/m_fn"] == float("inf") and cache.get("cams", "a").hit
+    assert "null" in (entry.path / "metrics.json").read_text()  # strict JSON, not Infinity
+    assert cache.get("cams", "a").metrics["cam/m_fn"] != cache.get("cams", "a").metrics[
+        "cam/m_fn"]  # read back as NaN
+    _flip_a_byte(entry.path / damaged)
+    assert main(["cache", "verify", "--cache", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"bad: {entry.path}" in out and damaged in out and "1 bad" in out
+    assert cache.get("cams", "a") is None  # not served: moved aside, with a warning
+    assert "is bad" in caplog.text and str(entry.path) in caplog.text
+    assert len(list((tmp_path / "cams").glob("a.bad-*"))) == 1
+    again = _entry(cache)  # computed again, and good
+    assert not again.hit and cache.get("cams", "a").hit
+    assert main(["cache", "verify", "--cache", str(tmp_path)]) == 0
+    assert main(["cache", "gc", "--cache", str(tmp_path)]) == 0
+    assert not list((tmp_path / "cams").glob("a.bad-*"))
+
+
+def test_a_truncated_manifest_or_missing_file_is_bad(tmp_path: Path) -> None:
+    cache = StageCache(tmp_path)
+    entry = _entry(cache, "m")
+    (entry.path / "maps" / "x.npz").unlink()
+    assert "missing" in cache.verify_all()[0][1]
+    entry = _entry(cache, "t")
+    (entry.path / "manifest.json").write_text('{"stage": "cams", "fil')
+    assert any("unreadable manifest" in p for _, p in cache.verify_all())
+    assert cache.get("cams", "t") is None
+
+
+def test_cache_files_are_group_readable(tmp_path: Path) -> None:
+    import stat
+
+    from wsss.artifacts import save_maps
+    from wsss.runtime import write_json
+
+    write_json({"a": 1}, tmp_path / "m.json")
+    save_maps(tmp_path / "x.npz", __import__("numpy").zeros((1, 2, 2)), [0])
+    for name in ("m.json", "x.npz"):
+        assert (tmp_path / name).stat().st_mode & stat.S_IRGRP
+
+
+def test_a_same_size_image_edit_changes_the_fingerprint(tiny_copy: Path, tmp_path: Path) -> None:
+    from wsss.data.voc import VocLayout, dataset_fingerprint
+
+    layout, index = VocLayout.open(tiny_copy), tmp_path / "index.json"
+    first = dataset_fingerprint(layout, index)
+    assert index.exists() and dataset_fingerprint(layout, index) == first  # from the index
+    image = next((tiny_copy / "JPEGImages").glob("*.jpg"))
+    _flip_a_byte(image)
+    assert dataset_fingerprint(layout, index) != first
+    assert dataset_fingerprint(layout) == dataset_fingerprint(layout, index)  # index = truth

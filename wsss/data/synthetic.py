@@ -296,6 +296,7 @@ def generate(out: str | Path, preset: str = "quick", seed: int = 0, workers: int
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the dataset from the lab's group
     try:
         for sub in ("JPEGImages", "SegmentationClass", "SegmentationClassAug", "saliency_map",
                     "ImageSets/Segmentation"):
@@ -352,4 +353,4 @@ def _write_lists(root: Path, p: SynthParams, rows: dict[str, dict[str, tuple]]) 
         vec = np.zeros(p.classes, np.float32)
         vec[ids] = 1.0
         vectors[name] = vec
-    np.save(root / "cls_labels.npy", vectors, allow_pickle=True)
+    np.save(root / "cls_labels.npy", vectors)  # psa's format: a pickled dict (ours to write)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from torch.utils.data import Dataset
 
 from wsss.data.layout import IGNORE, META_FILE, VOC_CLASSES
 from wsss.data.transforms import Sample, to_tensor
+from wsss.runtime import write_json
 
 LabelSource = Literal["list", "npy", "masks"]
 
@@ -129,14 +131,44 @@ def read_split_list(path: Path) -> list[tuple[str, tuple[int, ...] | None]]:
     return out
 
 
+# The only classes psa's cls_labels.npy pickle may name: numpy arrays and their dtypes.
+_NUMPY_PICKLE = {("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray",
+                 "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype")}
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles dicts, strings and numpy arrays; refuses every other class, so a crafted
+    ``cls_labels.npy`` cannot run code (``np.load(allow_pickle=True)`` would)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _NUMPY_PICKLE:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
 def load_cls_labels(path: Path) -> dict[str, np.ndarray]:
-    """psa's pickled ``{name: float32[C]}`` (the only pickle we read; it is data we ship)."""
+    """psa's ``{name: float32[C]}``: a pickled dict inside a .npy file, read with an
+    unpickler that accepts only strings and numeric arrays (never ``allow_pickle=True``)."""
     if not path.exists():
         raise DataError(f"{path}: cls_labels.npy not found")
     try:
-        return dict(np.load(path, allow_pickle=True).item())
-    except Exception as err:  # a truncated or foreign file
+        with open(path, "rb") as fh:
+            major, _ = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                           else np.lib.format.read_array_header_2_0)
+            _, _, dtype = read_header(fh)
+            if dtype != np.dtype(object):  # a plain array holds no names
+                raise ValueError(f"expected a pickled dict, found a {dtype} array")
+            value = _ArraysOnly(fh).load()
+    except Exception as err:  # a truncated, foreign or malicious file
         raise DataError(f"{path}: not a psa cls_labels.npy ({err})") from None
+    if isinstance(value, np.ndarray) and value.dtype == object and value.ndim == 0:
+        value = value.item()
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, np.ndarray) and v.dtype.kind in "biuf"
+            for k, v in value.items()):
+        raise DataError(f"{path}: not a psa cls_labels.npy (expected {{name: float array}})")
+    return value
 
 
 def load_records(layout: VocLayout, split: str, labels: LabelSource = "list",
@@ -224,8 +256,13 @@ def label_vector(labels: Sequence[int], num_classes: int) -> torch.Tensor:
     return vec
 
 
-def dataset_fingerprint(layout: VocLayout) -> str:
-    """Cheap content key for the stage cache: lists, labels, metadata and file sizes."""
+def dataset_fingerprint(layout: VocLayout, index: Path | None = None) -> str:
+    """Content key of a dataset for the stage cache: its lists, label files and metadata, and
+    the bytes of every image, mask and saliency map, so a same-size edit of one image changes
+    it. Per-file digests are remembered in ``index`` (a JSON file outside the dataset) by
+    size and modification time, so a later run only re-reads files that changed."""
+    known = _read_index(index)
+    digests: dict[str, list] = {}
     h = hashlib.sha256()
     for path in sorted([*layout.root.glob("ImageSets/Segmentation/*.txt"),
                         *layout.root.glob("*.npy"), *layout.root.glob("*.json")]):
@@ -233,8 +270,27 @@ def dataset_fingerprint(layout: VocLayout) -> str:
         h.update(path.read_bytes())
     for folder in ("JPEGImages", "SegmentationClass", "SegmentationClassAug", layout.saliency_dir):
         for path in sorted((layout.root / folder).glob("*")):
-            h.update(f"{folder}/{path.name}:{path.stat().st_size}".encode())
+            stat = path.stat()
+            rel = f"{folder}/{path.name}"
+            old = known.get(rel)
+            if old and old[:2] == [stat.st_size, stat.st_mtime_ns]:
+                digest = old[2]
+            else:
+                digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+            digests[rel] = [stat.st_size, stat.st_mtime_ns, digest]
+            h.update(f"{rel}:{digest}".encode())
+    if index is not None and digests != known:
+        write_json(digests, index)
     return h.hexdigest()[:16]
+
+
+def _read_index(index: Path | None) -> dict[str, list]:
+    if index is None or not index.exists():
+        return {}
+    try:
+        return json.loads(index.read_text())
+    except ValueError:  # a torn or foreign file: recompute every digest
+        return {}
 
 
 # ---------------------------------------------------------------------------------------------

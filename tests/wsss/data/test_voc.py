@@ -143,3 +143,31 @@ def test_random_resize_long_keeps_aspect_and_range() -> None:
         assert 90 <= w <= 120 and abs(w / h - 2.0) < 0.05 and out["mask"].shape == (h, w)
     scaled = RandomScale(0.5, 0.5)(sample, np.random.default_rng(0))
     assert scaled["image"].shape[:2] == (15, 30)
+
+
+class _RunsCode:
+    """What a crafted dataset file would carry: unpickling it calls a function."""
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.target),))
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+
+def test_a_crafted_pickle_in_cls_labels_does_not_run(tmp_path: Path) -> None:
+    from wsss.data.voc import DataError, load_cls_labels
+
+    good = tmp_path / "good.npy"
+    np.save(good, {"2007_000032": np.array([1, 0, 1], np.float32)})
+    assert load_cls_labels(good)["2007_000032"].tolist() == [1.0, 0.0, 1.0]
+    evil, marker = tmp_path / "evil.npy", tmp_path / "ran"
+    crafted = np.empty((), dtype=object)
+    crafted[()] = {"2007_000032": _RunsCode(str(marker))}
+    np.save(evil, crafted, allow_pickle=True)
+    with pytest.raises(DataError, match="evil.npy.*refusing to load"):
+        load_cls_labels(evil)
+    assert not marker.exists()  # nothing ran
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    with pytest.raises(DataError, match="plain.npy"):
+        load_cls_labels(tmp_path / "plain.npy")

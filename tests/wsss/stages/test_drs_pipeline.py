@@ -32,6 +32,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_root: Path):
     return cfg, cache, run_pipeline(cfg, cache)
 
 
+@pytest.mark.slow
 def test_every_stage_runs_and_publishes(tiny_run, tiny_root: Path) -> None:
     cfg, cache, entries = tiny_run
     assert list(entries) == ["pretrain", "classify", "cams", "refine", "pseudo_labels"]
@@ -58,6 +59,7 @@ def test_every_stage_runs_and_publishes(tiny_run, tiny_root: Path) -> None:
         "cls_labels.npy", "saliency_map", "wsss_dataset.json"]
 
 
+@pytest.mark.slow
 def test_second_run_hits_and_alpha_change_recomputes_only_labels(tiny_run) -> None:
     cfg, cache, first = tiny_run
     again = run_pipeline(cfg, cache)
@@ -69,6 +71,7 @@ def test_second_run_hits_and_alpha_change_recomputes_only_labels(tiny_run) -> No
     assert changed["classify"].key == first["classify"].key
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_same_numbers(tiny_run, tmp_path: Path) -> None:
     cfg, _, first = tiny_run
     fresh = run_pipeline(cfg, StageCache(tmp_path))
@@ -78,6 +81,7 @@ def test_same_config_and_seed_same_numbers(tiny_run, tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_killed_classifier_resumes_from_its_checkpoint(tiny_root: Path, tmp_path: Path) -> None:
     cfg = _cfg(tiny_root, **{"classifier/epochs": 3, "classifier/drs": "learnable"})
 
@@ -96,6 +100,7 @@ def test_killed_classifier_resumes_from_its_checkpoint(tiny_root: Path, tmp_path
     assert all(torch.equal(a[k], b[k]) for k in a)  # resume == uninterrupted
 
 
+@pytest.mark.slow
 def test_oracle_selection_is_guarded_and_recorded(tiny_root: Path, tmp_path: Path) -> None:
     with pytest.raises(config.ConfigError, match="oracle=true"):
         _cfg(tiny_root, **{"classifier/select": "oracle"})
@@ -107,6 +112,7 @@ def test_oracle_selection_is_guarded_and_recorded(tiny_root: Path, tmp_path: Pat
     assert load_torch(entry.path / CLASSIFIER)["select"] == "oracle"
 
 
+@pytest.mark.slow
 def test_backbone_mismatch_and_missing_weights_are_clear(tiny_run, tmp_path: Path) -> None:
     cfg, _, entries = tiny_run
     model = classifier_from_config(cfg, 5)  # a 5-class head cannot take the 8-class backbone
@@ -119,6 +125,7 @@ def test_backbone_mismatch_and_missing_weights_are_clear(tiny_run, tmp_path: Pat
         run_pipeline(bad, StageCache(tmp_path / "c"), until="pretrain")
 
 
+@pytest.mark.slow
 def test_overlay_cli_on_a_stage_folder(tiny_run, tmp_path: Path, capsys) -> None:
     _, _, entries = tiny_run
     out = tmp_path / "o.png"
@@ -128,6 +135,7 @@ def test_overlay_cli_on_a_stage_folder(tiny_run, tmp_path: Path, capsys) -> None
     assert main(["viz", "overlay", str(tmp_path)]) == 2
 
 
+@pytest.mark.slow
 def test_run_cli_prints_a_line_per_stage(tiny_root: Path, tmp_path: Path, capsys) -> None:
     code = main(["run", "--cache", str(tmp_path), "--until", "classify", "profile=tiny",
                  f"data/root={tiny_root}", "data/workers=0"])
@@ -135,3 +143,21 @@ def test_run_cli_prints_a_line_per_stage(tiny_root: Path, tmp_path: Path, capsys
     assert code == 0 and "[pretrain] computed" in out and "[classify] computed" in out
     manifest = json.loads(next((tmp_path / "classify").glob("*/manifest.json")).read_text())
     assert manifest["fields"]["classifier/drs"] == "learnable"
+
+
+@pytest.mark.slow
+def test_a_corrupted_checkpoint_is_recomputed_not_served(tiny_root: Path, tmp_path: Path,
+                                                         caplog) -> None:
+    cfg = _cfg(tiny_root)
+    cache = StageCache(tmp_path)
+    first = run_pipeline(cfg, cache, until="cams")
+    weights = first["classify"].path / CLASSIFIER
+    original = weights.read_bytes()
+    data = bytearray(original)
+    data[len(data) // 2] ^= 0xFF  # same size: only the checksum can tell
+    weights.write_bytes(bytes(data))
+    again = run_pipeline(cfg, cache, until="cams")
+    assert again["pretrain"].hit and not again["classify"].hit  # recomputed, with a warning
+    assert "is bad" in caplog.text and first["classify"].key in caplog.text
+    assert (again["classify"].path / CLASSIFIER).read_bytes() == original  # deterministic
+    assert again["cams"].hit and again["cams"].key == first["cams"].key

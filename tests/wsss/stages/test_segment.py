@@ -23,6 +23,7 @@ def _cfg(root: Path, **overrides) -> config.PipelineConfig:
                            "pseudo/workers": 1, "evaluate/workers": 1, **overrides})
 
 
+@pytest.mark.slow
 def test_gt_upper_bound_skips_the_weak_stages(tiny_root: Path, tmp_path: Path) -> None:
     cfg = _cfg(tiny_root, **{"segment/labels": "gt"})
     assert [s for s, _ in plan(cfg)] == ["pretrain", "segment", "evaluate"]
@@ -36,6 +37,7 @@ def test_gt_upper_bound_skips_the_weak_stages(tiny_root: Path, tmp_path: Path) -
     assert len(list((out / "labels").glob("*.png"))) == 16 and (out / "overlay.png").exists()
 
 
+@pytest.mark.slow
 def test_pseudo_label_pipeline_reaches_evaluate(tiny_root: Path, tmp_path: Path) -> None:
     cfg = _cfg(tiny_root, **{"evaluate/crf": False})
     names = [s for s, _ in plan(cfg)]
@@ -51,6 +53,7 @@ def test_iteration_batches_resume_where_they_stopped() -> None:
     assert sorted(sum(full[:3], [])) == sorted(set(sum(full[:3], [])))  # one epoch: no repeats
 
 
+@pytest.mark.slow
 def test_killed_segmentation_resumes_from_its_checkpoint(tiny_root: Path, tmp_path: Path) -> None:
     cfg = _cfg(tiny_root, **{"segment/labels": "gt", "segment/iterations": 6,
                              "segment/checkpoint_every": 2})

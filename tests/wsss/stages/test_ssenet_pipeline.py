@@ -33,6 +33,7 @@ def sse_run(tmp_path_factory: pytest.TempPathFactory, tiny_root: Path):
     return cfg, cache, run_pipeline(cfg, cache)
 
 
+@pytest.mark.slow
 def test_every_stage_runs_and_reports(sse_run) -> None:
     cfg, _, entries = sse_run
     assert list(entries) == STAGES
@@ -44,6 +45,7 @@ def test_every_stage_runs_and_reports(sse_run) -> None:
     assert 0 <= m["rw/miou"] <= 1 and m["rw/coverage"] == 1.0  # no 255 after the walk
 
 
+@pytest.mark.slow
 def test_ssenet_scoring_protocol(sse_run) -> None:
     cfg, _, _ = sse_run
     assert (cfg.scoring.protocol, cfg.scoring.gt_dir, cfg.cams.bg_score) == (
@@ -53,6 +55,7 @@ def test_ssenet_scoring_protocol(sse_run) -> None:
                                                                        (1.0, 0.5, 1.5, 2.0))
 
 
+@pytest.mark.slow
 def test_random_walk_labels_cover_every_image_with_present_classes_only(sse_run,
                                                                         tiny_root: Path) -> None:
     cfg, _, entries = sse_run
@@ -64,6 +67,7 @@ def test_random_walk_labels_cover_every_image_with_present_classes_only(sse_run,
         assert set(np.unique(label).tolist()) <= {0, *[k + 1 for k in rec.labels]}
 
 
+@pytest.mark.slow
 def test_crf_marginals_are_stored_per_training_image(sse_run, tiny_root: Path) -> None:
     cfg, _, entries = sse_run
     layout = VocLayout.open(tiny_root)
@@ -75,6 +79,7 @@ def test_crf_marginals_are_stored_per_training_image(sse_run, tiny_root: Path) -
     assert np.abs(la.sum(axis=0) - 1).max() < 0.05  # uint8 floor of a distribution
 
 
+@pytest.mark.slow
 def test_a_random_walk_change_reuses_every_trained_stage(sse_run, tiny_root: Path) -> None:
     _, cache, first = sse_run
     entries = run_pipeline(_cfg(tiny_root, **{"random_walk/steps": 8}), cache)
