@@ -3,7 +3,7 @@
 Subcommands import what they need when they run, so `wsss data ...` never pays for Ray.
 
     wsss data synth OUT [--preset tiny|quick|full] [--seed S] [--workers N] [--force]
-    wsss data check ROOT [--split SPLIT ...] [--workers N]
+    wsss data check ROOT [--split SPLIT ...] [--workers N] [key=value ...]
     wsss config show [--config FILE] [key=value ...]
     wsss run [--config FILE] [--cache DIR] [--until STAGE] [key=value ...]
     wsss viz overlay STAGE_DIR [--n 6] [--split SPLIT] [--out PNG]
@@ -34,16 +34,26 @@ def _data_synth(args: argparse.Namespace) -> int:
 
 
 def _data_check(args: argparse.Namespace) -> int:
-    from wsss.data.check import check_dataset, format_report
-    from wsss.data.voc import DataError, VocLayout
+    """Every list found (or ``--split``), plus what the configured stages read: the folders
+    and splits of ``key=value`` / ``--config`` (default: the DRS pipeline)."""
+    from wsss import config
+    from wsss.data.check import check_dataset, format_report, requirements
+    from wsss.data.voc import VocLayout
+    from wsss.pipeline import plan
 
-    try:
-        layout = VocLayout.open(args.root, list_dir=args.list_dir or "",
-                                cls_labels=args.cls_labels or "")
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    report = check_dataset(layout, args.split, workers=args.workers)
+    overrides = {"data/root": args.root, **config.parse_overrides(args.overrides)}
+    if args.list_dir:
+        overrides["data/list_dir"] = args.list_dir
+    if args.cls_labels:
+        overrides["data/cls_labels"] = args.cls_labels
+    cfg = config.resolve(overrides, yaml_path=args.config)
+    d = cfg.data
+    layout = VocLayout.open(d.root, list_dir=d.list_dir, cls_labels=d.cls_labels,
+                            saliency_dir=d.saliency_dir)
+    required = requirements(cfg, [name for name, _ in plan(cfg)])
+    splits = list(dict.fromkeys([*(args.split or layout.splits()), *required]))
+    report = check_dataset(layout, splits, workers=args.workers, required=required,
+                           labels=d.labels if args.overrides or args.config else None)
     print(format_report(report))
     return 0 if report.ok else 1
 
@@ -160,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--list-dir", help="folder of split lists (default ImageSets/Segmentation)")
     check.add_argument("--cls-labels", help="psa cls_labels.npy (default ROOT/cls_labels.npy)")
     check.add_argument("--workers", type=int, default=2)
+    check.add_argument("--config", help="YAML config whose stages decide what must exist")
+    check.add_argument("overrides", nargs="*",
+                       help="key=value of the pipeline to check for (e.g. method=ssenet)")
     check.set_defaults(func=_data_check)
 
     cfg = sub.add_parser("config", help="inspect configurations").add_subparsers(

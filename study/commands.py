@@ -28,12 +28,16 @@ def _init_ray(home: Home) -> None:
 
 
 def _ensure_data(overrides: dict[str, Any]) -> None:
+    """Generate a synthetic benchmark on first use; check the data before any trial starts."""
     from wsss import config
+    from wsss.cache import StageCache
     from wsss.data.splits import ensure_data
+    from wsss.pipeline import check_data
 
     cfg = config.resolve(overrides)
     if ensure_data(cfg):
         print(f"generated the synthetic '{cfg.profile}' benchmark in {cfg.data.root}")
+    check_data(cfg, StageCache(Home.default().cache))
 
 
 def study_run(args: argparse.Namespace) -> int:

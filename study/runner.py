@@ -73,6 +73,10 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
     trainable, study_run_id = _trainable(home, spec)
     home.save(dataclasses.replace(spec, status="running"))
     if resume and tune.Tuner.can_restore(str(path)):
+        from ray.tune import ExperimentAnalysis
+
+        known = {t.trial_id for t in ExperimentAnalysis(str(path)).trials}
+        _requeue_orphans(home, spec, known)
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=True)
     else:
@@ -94,6 +98,25 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
     _tag_study(home, study_run_id, status)
     return {"status": status, "trials": len(results), "errors": results.num_errors,
             "seconds": time.perf_counter() - start, "results": results, "orphans": orphans}
+
+
+def _requeue_orphans(home: Home, spec: StudySpec, known: set[str]) -> int:
+    """Before a resume: Optuna trials a dead driver asked for but Tune never recorded are
+    closed (FAIL, tagged ``wsss:orphan``). A grid's sampler never revisits a closed point,
+    so its point is queued again: every point of the grid still runs exactly once."""
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = optuna.storages.RDBStorage(home.optuna_url)
+    study = optuna.load_study(study_name=spec.name, storage=storage)
+    orphans = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+               if t.user_attrs.get("ray_trial_id") not in known]
+    for t in orphans:
+        storage.set_trial_system_attr(t._trial_id, "wsss:orphan", "driver died after ask()")
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if spec.grid and "choice/grid" in t.params:
+            study.enqueue_trial({"choice/grid": t.params["choice/grid"]})
+    return len(orphans)
 
 
 def _close_orphans(home: Home, name: str, trial_ids: set[str]) -> int:

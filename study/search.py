@@ -27,6 +27,15 @@ class PruneAwareOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self._final_step, self._step_key = final_step, step_key
 
+    def suggest(self, trial_id: str) -> dict | None:
+        """As OptunaSearch, and the Optuna trial remembers its Tune trial (``ray_trial_id``)
+        so a resumed study can tell which RUNNING trials a dead driver left behind."""
+        config = super().suggest(trial_id)
+        ot_trial = self._ot_trials.get(trial_id)
+        if config is not None and ot_trial is not None:
+            ot_trial.set_user_attr("ray_trial_id", trial_id)
+        return config
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         if (result and not error and trial_id not in self._completed_trials

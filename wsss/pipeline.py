@@ -21,8 +21,9 @@ from typing import Any
 
 from wsss.cache import CacheEntry, StageCache, stage_key
 from wsss.config import PipelineConfig, dump_yaml, flatten, outside_key_fields
+from wsss.data.check import preflight
 from wsss.data.splits import open_layout
-from wsss.data.voc import dataset_fingerprint
+from wsss.data.voc import VocLayout, dataset_fingerprint
 from wsss.methods import METHODS, Step
 from wsss.stages import (
     Stage,
@@ -74,6 +75,23 @@ def key_fields(cfg: PipelineConfig, stage: Stage) -> dict[str, Any]:
             and any(k == f or (f.endswith("/") and k.startswith(f)) for f in reads)}
 
 
+def dataset_key(cfg: PipelineConfig, cache: StageCache) -> tuple[VocLayout, str]:
+    """The dataset and its content fingerprint (per-file digests remembered in the cache)."""
+    layout = open_layout(cfg)
+    name = hashlib.sha1(str(layout.root).encode()).hexdigest()  # one index per dataset
+    return layout, dataset_fingerprint(layout, cache.root / "fingerprints" / f"{name}.json")
+
+
+def check_data(cfg: PipelineConfig, cache: StageCache, until: str | None = None) -> str:
+    """Raise ``DataError`` naming the first problem the planned stages would trip on, before
+    any of them runs (``wsss.data.check.preflight``); returns the dataset fingerprint."""
+    stages = [name for name, _ in plan(cfg)]
+    stages = stages[: stages.index(until) + 1] if until in stages else stages
+    layout, fingerprint = dataset_key(cfg, cache)
+    preflight(cfg, stages, layout, fingerprint, cache.root / "checks")
+    return fingerprint
+
+
 def run_pipeline(
     cfg: PipelineConfig,
     cache: StageCache,
@@ -90,10 +108,7 @@ def run_pipeline(
     ``execute(stage, fn)`` runs a stage's cache lookup-or-compute (in-process by default; a
     Ray trial runs it as a task with the stage's resources).
     """
-    layout = open_layout(cfg)
-    name = hashlib.sha1(str(layout.root).encode()).hexdigest()  # one index per dataset
-    index = cache.root / "fingerprints" / f"{name}.json"
-    fingerprint = dataset_fingerprint(layout, index)
+    fingerprint = check_data(cfg, cache, until)
     done: dict[str, CacheEntry] = {}
     for name, roles in plan(cfg):
         stage = STAGES[name]

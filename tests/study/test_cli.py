@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from study.cli import main
+import torch
+
+from study.cli import error_line, main
+from wsss.data.voc import DataError
 
 
 def test_synth_then_check_from_the_shell(tmp_path: Path) -> None:
@@ -47,16 +50,31 @@ def test_grids_and_spaces_pick_their_method_and_objective() -> None:
     assert (method_of("drs1").name, method_of("drs1").objective) == ("drs", "pseudo/miou")
 
 
-def test_a_data_error_in_a_loader_worker_is_one_line(tiny_copy: Path, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture) -> None:
-    """The error raised inside a DataLoader worker arrives unwrapped: one line, the file."""
+def test_a_missing_image_stops_the_run_before_training(tiny_copy: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
     missing = next((tiny_copy / "JPEGImages").glob("*.jpg"))
     missing.unlink()
     code = main(["run", "--cache", str(tmp_path / "cache"), "--until", "pretrain",
-                 "profile=tiny", f"data/root={tiny_copy}", "data/workers=2"])
+                 "profile=tiny", f"data/root={tiny_copy}", "data/workers=0"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert err.startswith("error: ") and f"{missing}: image not found" in err
+    assert err.startswith("error: ") and f"{missing}: listed image not found" in err
+    assert not (tmp_path / "cache" / "pretrain").exists()  # nothing trained
+
+
+class _Broken(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int):
+        raise DataError(f"/data/JPEGImages/img{index}.jpg: image not found")
+
+
+def test_an_error_from_a_loader_worker_comes_back_as_its_own_line() -> None:
+    with pytest.raises(DataError) as caught:
+        next(iter(torch.utils.data.DataLoader(_Broken(), num_workers=1)))
+    assert "Original Traceback" in str(caught.value)  # what torch hands back: wrapped
+    assert error_line(caught.value) == "/data/JPEGImages/img0.jpg: image not found"
 
 
 def test_yaml_and_override_problems_name_the_file_or_key(tmp_path: Path, capsys) -> None:

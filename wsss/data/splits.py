@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from wsss.data.voc import Record, VocLayout, load_records
@@ -28,10 +29,12 @@ def map_records(cfg: Any, layout: VocLayout) -> list[Record]:
 
 
 def ensure_data(cfg: Any) -> bool:
-    """The synthetic profiles generate their benchmark (preset = profile name) on first use;
-    returns True when it was generated now."""
+    """The synthetic profiles generate their benchmark (preset = profile name) into an absent
+    or empty ``data/root`` on first use; returns True when it was generated now. A folder
+    with contents is a dataset to check and read, never one to overwrite."""
     from wsss.data.synthetic import generate
 
-    if cfg.profile not in SYNTHETIC_PROFILES:
+    root = Path(cfg.data.root).expanduser()
+    if cfg.profile not in SYNTHETIC_PROFILES or (root.is_dir() and any(root.iterdir())):
         return False
-    return not generate(cfg.data.root, cfg.profile, seed=0).get("reused")
+    return not generate(root, cfg.profile, seed=0).get("reused")

@@ -286,7 +286,10 @@ def generate(out: str | Path, preset: str = "quick", seed: int = 0, workers: int
             "params": dataclasses.asdict(p),
             "classes": ["background", *CLASS_NAMES[: p.classes]]}
     if (out / META_FILE).exists() and not force:
-        old = json.loads((out / META_FILE).read_text())
+        try:
+            old = json.loads((out / META_FILE).read_text())
+        except ValueError as err:
+            raise ValueError(f"{out / META_FILE}: unreadable dataset metadata ({err})") from None
         keys = ("version", "seed", "params")
         if {k: old.get(k) for k in keys} == json.loads(json.dumps({k: meta[k] for k in keys})):
             return {**old, "reused": True, "seconds": 0.0}

@@ -112,23 +112,42 @@ class VocLayout:
 
 
 def read_split_list(path: Path) -> list[tuple[str, tuple[int, ...] | None]]:
-    """Names and, for DRS lines, their 0-based label ids (None where the line has none)."""
-    if not path.exists():
+    """Names and, for DRS lines, their 0-based label ids (None where the line has none).
+
+    Every problem names the file and line: not UTF-8, a byte-order mark, a malformed line,
+    an id listed twice with different labels. CRLF line ends are fine; an id listed twice
+    with the same labels is read once.
+    """
+    if not path.is_file():
         raise DataError(f"{path}: split list not found")
-    out = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise DataError(f"{path}:1: starts with a UTF-8 byte-order mark (save it without)")
+    out: dict[str, tuple[int, ...] | None] = {}
+    for lineno, bline in enumerate(raw.splitlines(), 1):
+        try:
+            line = bline.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"{path}:{lineno}: not UTF-8 text") from None
         tokens = line.split()
         if not tokens:
             continue
         if "/" in tokens[0] or tokens[0].endswith((".jpg", ".png")):  # psa: paths
-            out.append((Path(tokens[0]).stem, None))
-            continue
-        try:
-            ids = tuple(int(t) for t in tokens[1:])
-        except ValueError:
-            raise DataError(f"{path}:{lineno}: expected 'name id id ...', got {line!r}") from None
-        out.append((tokens[0], ids if len(tokens) > 1 or line.endswith(" ") else None))
-    return out
+            name, ids = Path(tokens[0]).stem, None
+        else:
+            try:
+                ids = tuple(int(t) for t in tokens[1:])
+            except ValueError:
+                raise DataError(f"{path}:{lineno}: expected 'name id id ...', got {line!r}"
+                                ) from None
+            name = tokens[0]
+            if len(tokens) == 1 and not line.endswith(" "):
+                ids = None  # a VOC name line: labels come from elsewhere
+        if name in out and out[name] != ids:
+            raise DataError(f"{path}:{lineno}: {name} is listed again with other labels "
+                            f"({list(out[name] or ())} before, {list(ids or ())} here)")
+        out[name] = ids
+    return list(out.items())
 
 
 # The only classes psa's cls_labels.npy pickle may name: numpy arrays and their dtypes.
@@ -196,6 +215,8 @@ def load_records(layout: VocLayout, split: str, labels: LabelSource = "list",
         bad = [i for i in ids if not 0 <= i < c]
         if bad:
             raise DataError(f"{path}: {name} has class id {bad[0]} outside 0..{c - 1}")
+        if not ids:  # weak supervision needs at least one class per image
+            raise DataError(f"{path}: {name} has no labels (in its {labels} label source)")
         records.append(Record(name, tuple(sorted(set(ids)))))
     return records
 
@@ -204,14 +225,24 @@ def load_records(layout: VocLayout, split: str, labels: LabelSource = "list",
 # readers: each error names the file
 
 
+MAX_PIXELS = 50_000_000  # far above VOC's 500 x 500; a larger file is a mistake, not data
+
+
+def _check_pixels(img: Image.Image, path: Path) -> None:
+    if img.width * img.height > MAX_PIXELS:
+        raise DataError(f"{path}: {img.width}x{img.height} is over the "
+                        f"{MAX_PIXELS // 1_000_000}-megapixel limit for one image")
+
+
 def load_image(path: Path) -> np.ndarray:
-    """H x W x 3 uint8 RGB."""
+    """H x W x 3 uint8 RGB (grayscale and CMYK JPEGs are converted)."""
     try:
         with Image.open(path) as img:
+            _check_pixels(img, path)
             return np.asarray(img.convert("RGB"))
     except FileNotFoundError:
         raise DataError(f"{path}: image not found") from None
-    except OSError as err:
+    except (OSError, Image.DecompressionBombError, SyntaxError) as err:
         raise DataError(f"{path}: corrupt image ({err})") from None
 
 
@@ -219,12 +250,14 @@ def load_mask(path: Path, num_classes: int, size: tuple[int, int] | None = None)
     """H x W uint8 class ids; checks ids (0..C, 255) and, if given, size (H, W)."""
     try:
         with Image.open(path) as img:
+            _check_pixels(img, path)
             if img.mode not in ("P", "L"):
-                raise DataError(f"{path}: mask must be an index PNG (mode P or L), not {img.mode}")
+                raise DataError(f"{path}: mask must be an 8-bit index PNG (mode P or L), "
+                                f"not {img.mode}")
             mask = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(f"{path}: mask not found") from None
-    except OSError as err:
+    except (OSError, Image.DecompressionBombError, SyntaxError) as err:
         raise DataError(f"{path}: corrupt mask ({err})") from None
     if size is not None and mask.shape != tuple(size):
         raise DataError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, "
@@ -236,13 +269,24 @@ def load_mask(path: Path, num_classes: int, size: tuple[int, int] | None = None)
 
 
 def load_saliency(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """H x W uint8 saliency 0-255."""
+    """H x W uint8 saliency 0-255: an 8-bit gray PNG, or RGB with three equal channels."""
     try:
         with Image.open(path) as img:
-            sal = np.asarray(img.convert("L"))
+            _check_pixels(img, path)
+            if img.mode not in ("L", "LA", "P", "1", "RGB", "RGBA"):
+                raise DataError(f"{path}: saliency map must be 8-bit gray (mode L), not "
+                                f"{img.mode} (a 16-bit map would be read as 0/255)")
+            if img.mode in ("RGB", "RGBA"):
+                rgb = np.asarray(img.convert("RGB"))
+                if not ((rgb[..., 0] == rgb[..., 1]) & (rgb[..., 1] == rgb[..., 2])).all():
+                    raise DataError(f"{path}: saliency map is colour (channels differ); "
+                                    "expected a gray map")
+                sal = rgb[..., 0].copy()
+            else:
+                sal = np.asarray(img.convert("L"))
     except FileNotFoundError:
         raise DataError(f"{path}: saliency map not found") from None
-    except OSError as err:
+    except (OSError, Image.DecompressionBombError, SyntaxError) as err:
         raise DataError(f"{path}: corrupt saliency map ({err})") from None
     if size is not None and sal.shape != tuple(size):
         raise DataError(f"{path}: saliency is {sal.shape[1]}x{sal.shape[0]}, "

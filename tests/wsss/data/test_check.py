@@ -103,3 +103,14 @@ def test_check_runs_over_processes(tiny_root: Path, monkeypatch: pytest.MonkeyPa
 def test_missing_root_is_a_clear_error(tmp_path: Path, capsys) -> None:
     code = main(["data", "check", str(tmp_path / "nowhere")])
     assert code == 2 and "dataset folder not found" in capsys.readouterr().err
+
+
+def test_a_missing_folder_is_a_problem_for_the_pipelines_that_read_it(tiny_copy: Path,
+                                                                      capsys) -> None:
+    import shutil
+
+    shutil.rmtree(tiny_copy / "saliency_map")
+    code, out = _check(tiny_copy, capsys)  # the DRS pipeline reads saliency
+    assert code == 1 and f"{tiny_copy / 'saliency_map'}: folder not found" in out
+    code, out = _check(tiny_copy, capsys, "method=ssenet", "profile=tiny")  # SSENet does not
+    assert code == 0, out

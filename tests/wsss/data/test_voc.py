@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,15 @@ def test_split_list_formats(tmp_path: Path) -> None:
     path.write_text("2007_000032 zero\n")
     with pytest.raises(DataError, match=r"l\.txt:1"):
         read_split_list(path)
+    path.write_bytes(b"2007_000032 0 \r\n2007_000039 1 \r\n2007_000032 0 \r\n")  # CRLF, twice
+    assert read_split_list(path) == [("2007_000032", (0,)), ("2007_000039", (1,))]
+    for data, where in ((b"\xef\xbb\xbf2007_000032 0 \n", "l.txt:1: starts with a UTF-8 byte"),
+                        (b"2007_000032 0 \n2007_\xff 1 \n", "l.txt:2: not UTF-8"),
+                        (b"2007_000032 0 \n2007_000032 3 \n", "l.txt:2: 2007_000032 is listed "
+                                                             "again with other labels")):
+        path.write_bytes(data)
+        with pytest.raises(DataError, match=re.escape(where)):
+            read_split_list(path)
 
 
 def test_layout_reads_class_names_and_splits(tiny_root: Path) -> None:
