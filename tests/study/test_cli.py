@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import torch
 
 from study.cli import error_line, main
