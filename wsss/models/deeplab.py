@@ -21,13 +21,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from wsss.config import LAYERS
 from wsss.models.vgg import NARROW, GroupSpec, build_groups, init_he_fan_out
 
 LARGEFOV_VGG16 = (
     GroupSpec(64, 2, "max3s2"), GroupSpec(128, 2, "max3s2"), GroupSpec(256, 3, "max3s2"),
     GroupSpec(512, 3, "max3s1"), GroupSpec(512, 3, "max3s1", dilation=2),
 )
-TRUNK = ("layer1", "layer2", "layer3", "layer4", "layer5")  # names shared with the classifier
+TRUNK = LAYERS[:5]  # the ImageNet-pretrained VGG groups, named as in the classifier
 
 
 class LargeFOV(nn.Module):

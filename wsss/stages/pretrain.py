@@ -25,6 +25,7 @@ from wsss.data.splits import open_layout, records
 from wsss.data.transforms import square_transform
 from wsss.data.voc import ClassificationDataset
 from wsss.models.classifier import RESNETS, build_classifier
+from wsss.models.deeplab import TRUNK
 from wsss.models.vgg import torchvision_vgg16_convs
 from wsss.runtime import Report, load_torch, no_report, pick_device, save_torch, seed_everything
 from wsss.stages import Stage
@@ -98,7 +99,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
         convs = torchvision_vgg16_convs(_imagenet_state(cfg))
         model = build_classifier(arch, layout.num_classes, convs=convs)
         state = {k: v for k, v in model.state_dict().items()
-                 if k.split(".")[0] in ("layer1", "layer2", "layer3", "layer4", "layer5")}
+                 if k.split(".")[0] in TRUNK}
         save_torch({"state_dict": state, "arch": arch, "num_classes": layout.num_classes},
                    out_dir / BACKBONE)
         return {"pretrain/tensors": float(len(state))}

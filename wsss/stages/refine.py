@@ -35,6 +35,7 @@ from wsss.data.splits import map_records, open_layout, records
 from wsss.data.transforms import ColorJitter, Compose, HorizontalFlip, ResizeSquare, to_tensor
 from wsss.data.voc import Record, VocLayout, _VocDataset, load_image
 from wsss.maps import score_maps, write_maps
+from wsss.models.deeplab import TRUNK
 from wsss.runtime import Report, no_report, pick_device, seed_everything
 from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
@@ -68,7 +69,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     layout = open_layout(cfg)
     model = refiner_from_config(cfg, layout.num_classes)
     load_backbone(model, inputs["pretrain"] / BACKBONE,
-                  layers=("layer1", "layer2", "layer3", "layer4", "layer5"))
+                  layers=TRUNK)
     model.to(device)
     size = cfg.cams.input_size or cfg.classifier.crop
     steps_t: list[Any] = [ResizeSquare(size)]
