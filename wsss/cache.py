@@ -145,6 +145,7 @@ class StageCache:
             metrics = {k: float(v) for k, v in compute(partial).items()}
             seconds = time.perf_counter() - start
             write_json(metrics, partial / METRICS)
+            metrics = read_metrics(partial / METRICS)  # as any later reader sees them
             write_json({"stage": stage, "key": key, "seconds": round(seconds, 2),
                         "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **(manifest or {}),
                         "files": checksums(partial)}, partial / MANIFEST)
