@@ -157,7 +157,7 @@ _NUMPY_PICKLE = {("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multia
 
 class _ArraysOnly(pickle.Unpickler):
     """Unpickles dicts, strings and numpy arrays; refuses every other class, so a crafted
-    ``cls_labels.npy`` cannot run code (``np.load(allow_pickle=True)`` would)."""
+    ``cls_labels.npy`` cannot run code (numpy's pickle-enabled load would)."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _NUMPY_PICKLE:
@@ -167,7 +167,7 @@ class _ArraysOnly(pickle.Unpickler):
 
 def load_cls_labels(path: Path) -> dict[str, np.ndarray]:
     """psa's ``{name: float32[C]}``: a pickled dict inside a .npy file, read with an
-    unpickler that accepts only strings and numeric arrays (never ``allow_pickle=True``)."""
+    unpickler that accepts only strings and numeric arrays (never numpy's pickle loading)."""
     if not path.exists():
         raise DataError(f"{path}: cls_labels.npy not found")
     try:
