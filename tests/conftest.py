@@ -3,8 +3,10 @@ guard that the test session leaves the repository's working tree as it found it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,20 @@ def working_tree_unchanged():
     after = _git_status()
     if before is not None and after is not None:
         assert after == before, f"the tests changed the working tree:\n{after}"
+
+
+@pytest.fixture(autouse=True)
+def mlflow_store_restored():
+    """``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI``; a test's store must
+    not become the next test's (or its subprocesses') default."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(before)  # None also unsets the variable
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 @pytest.fixture(scope="session")

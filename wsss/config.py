@@ -227,6 +227,8 @@ class AffinityConfig:
 class RandomWalkConfig:
     beta: float = 8.0  # affinity power
     steps: int = 256  # t: the reference's logt = 8 squarings is T^256
+    # > 0: T^t as a Chebyshev polynomial of T within this bound (docs/method.md §2.5); 0: exact
+    tolerance: float = 1e-6
     background: Literal["constant", "power"] = "constant"  # SSE 0.2; psa (1 - max)^16
     bg_score: float = 0.2
     bg_power: float = 16.0
@@ -234,6 +236,7 @@ class RandomWalkConfig:
     def __post_init__(self) -> None:
         check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
         check(self.beta > 0, "beta", f"must be > 0, got {self.beta}")
+        check(0 <= self.tolerance < 1, "tolerance", f"must be in [0, 1), got {self.tolerance}")
         unit(self, "bg_score")
 
 

@@ -28,9 +28,8 @@ def _finished_trials(exp: Path) -> int:
     return done
 
 
-def test_killed_driver_then_resume(tiny_root: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "WSSS_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    env.pop("RAY_ADDRESS", None)
+def test_killed_driver_then_resume(tiny_root: Path, tmp_path: Path, study_env) -> None:
+    env = study_env(tmp_path / "home")
     cmd = [sys.executable, "-m", "study.cli", "study", "run", "drs-controller", "--samples", "3",
            "--profile", "tiny", "--name", "killed", "--cpus-per-trial", "2",
            f"data/root={tiny_root}", "data/workers=0", "pseudo/workers=1"]

@@ -72,7 +72,8 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
             present]).to(device)
         bg = background_scores(maps, rw.background, rw.bg_score, rw.bg_power)
         compact = random_walk_labels(pad_to(maps, stride), aff, stride=stride, beta=rw.beta,
-                                     steps=rw.steps, background=pad_to(bg, stride))
+                                     steps=rw.steps, background=pad_to(bg, stride),
+                                     tolerance=rw.tolerance)
         ids = torch.tensor([0, *[k + 1 for k in present]], device=device)
         pred = ids[compact[:h, :w]].cpu().numpy().astype(np.uint8)
         save_label_png(pred, out / f"{name}.png")

@@ -55,3 +55,43 @@ def test_delta_out_of_range_is_rejected() -> None:
     for bad in (0.0, -0.1, 1.01):
         with pytest.raises(ValueError, match="delta"):
             DRS(4, bad)
+
+
+@pytest.mark.parametrize("learnable", [False, True])
+def test_gradients_match_the_authors_max_pool_and_min(learnable: bool) -> None:
+    """Reference: ``AdaptiveMaxPool2d`` (the peak's gradient to one element) and ``min``;
+    inputs with all-zero channels and repeated peaks (ties), where ``amax`` would differ."""
+    torch.manual_seed(0)
+    drs = DRS(6, 0.55, learnable=learnable)
+    x = torch.randn(3, 6, 7, 7)
+    x[:, :2] = -1.0  # all-zero after the ReLU
+    x[:, 2, :2, :2] = 3.0  # four tied peaks
+    grad = torch.randn(3, 6, 7, 7)
+    ours = x.clone().requires_grad_()
+    drs(ours).backward(grad)
+
+    ref = x.clone().requires_grad_()
+    r = F.relu(ref)
+    peak = torch.nn.AdaptiveMaxPool2d(1)(r)
+    g = (torch.sigmoid(drs.fc(r.mean(dim=(2, 3))))[:, :, None, None] if learnable
+         else drs.delta)
+    torch.minimum(r, g * peak).backward(grad)
+    torch.testing.assert_close(ours.grad, ref.grad)
+    if not learnable:  # (the gate's GAP reaches every element)
+        # the four tied peaks lie above the cap: only the cap's gradient reaches them, and
+        # it goes to one of them (``amax`` would give each a quarter)
+        tied = ours.grad[:, 2, :2, :2].flatten(1)
+        assert ((tied != 0).sum(dim=1) == 1).all()
+
+
+def test_inplace_relu_leaves_the_values_and_gradients_unchanged() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 5, 5)
+    w = torch.randn(4, 4, 1, 1, requires_grad=True)
+    grads = []
+    for inplace in (False, True):
+        w.grad = None
+        y = DRS(4, 0.5, inplace=inplace)(F.conv2d(x, w))
+        y.sum().backward()
+        grads.append((y.detach(), w.grad.clone()))
+    torch.testing.assert_close(grads[0], grads[1])

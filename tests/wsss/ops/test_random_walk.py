@@ -8,7 +8,10 @@ import torch.nn.functional as F
 
 from wsss.ops.pairs import OFFSETS
 from wsss.ops.random_walk import (
+    _edges,
     background_scores,
+    chebyshev_coefficients,
+    chebyshev_degree,
     dense_transition,
     propagate,
     propagate_dense,
@@ -78,3 +81,48 @@ def test_random_walk_labels_without_steps_is_the_pooled_argmax() -> None:
     assert (label[:, :36] == 1).all() and (label[:, 44:] == 2).all()
     pooled = F.avg_pool2d(torch.cat([bg, maps])[None], 4)[0]
     assert pooled.shape == (3, 12, 20)
+
+
+def test_chebyshev_degree_is_the_binomial_tail() -> None:
+    from math import comb
+
+    d = chebyshev_degree(256, 1e-6)
+    tail = lambda k: sum(comb(256, j) for j in range(256 + 1)  # noqa: E731
+                         if abs(256 - 2 * j) > k) / 2 ** 256
+    assert tail(d) <= 1e-6 < tail(d - 2)  # d is the smallest of the right parity
+    assert chebyshev_degree(8, 1e-6) == 8 and chebyshev_degree(0, 1e-6) == 0
+    assert sum(chebyshev_coefficients(256, 0.0)) == pytest.approx(1.0)  # x^n at x = 1
+
+
+@pytest.mark.parametrize("tolerance", [1e-3, 1e-6])
+def test_chebyshev_walk_is_within_its_bound_of_the_exact_walk(tolerance: float) -> None:
+    aff, cam = _random(20, 26, 3, seed=5)
+    t = transition(aff, (20, 26), beta=8.0)
+    exact = propagate(cam, t, 256)
+    approx = propagate(cam, t, 256, tolerance=tolerance)
+    assert chebyshev_degree(256, tolerance) < 256
+    n = 20 * 26
+    src, dst, a = _edges(aff, (20, 26))
+    mat = torch.zeros(n, n, dtype=cam.dtype)
+    mat[src, dst] = a
+    sqrt_d = (mat + mat.T + torch.eye(n, dtype=cam.dtype)).pow(8.0).sum(dim=0).sqrt()  # D^1/2
+    for row in range(3):
+        err = ((exact[row] - approx[row]).reshape(-1) * sqrt_d).norm()
+        assert err <= tolerance * (cam[row].reshape(-1) * sqrt_d).norm() * (1 + 1e-9)
+    assert (exact - approx).abs().max().item() > 0  # it is an approximation
+
+
+def test_chebyshev_walk_keeps_the_argmax_on_structured_affinities() -> None:
+    h, w = 47, 63  # VOC size at stride 8
+    g = torch.Generator().manual_seed(1)
+    regions = (torch.arange(h)[:, None] // 12 * 6 + torch.arange(w)[None] // 11)  # blocks
+    cam = torch.rand(21, h, w, generator=g) * 0.3
+    cam[regions.remainder(21), torch.arange(h)[:, None], torch.arange(w)[None]] += 0.5
+    aff = torch.empty(len(OFFSETS), h - 4, w - 8)
+    for k, (dy, dx) in enumerate(OFFSETS):  # high inside a block, low across its edge
+        same = regions[:h - 4, 4:w - 4] == regions[dy:h - 4 + dy, 4 + dx:w - 4 + dx]
+        aff[k] = torch.where(same, 0.9, 0.1) + 0.05 * torch.rand(h - 4, w - 8, generator=g)
+    t = transition(aff, (h, w), 8.0)
+    exact = propagate(cam, t, 256)
+    approx = propagate(cam, t, 256, tolerance=1e-6)
+    assert (exact.argmax(0) == approx.argmax(0)).float().mean().item() >= 0.999
