@@ -118,7 +118,8 @@ def main() -> None:
           f"{args.affinities} affinities, {args.device}, best of {args.repeats} ({load()})")
     dense = runs["dense"]["seconds"]
     degree = chebyshev_degree(args.steps, args.tolerance)
-    names = {"dense": "dense squaring (reference)", "sparse": f"exact sparse ({args.steps} products)",
+    names = {"dense": "dense squaring (reference)",
+             "sparse": f"exact sparse ({args.steps} products)",
              "chebyshev": f"Chebyshev, eps {args.tolerance:g} ({degree} products)"}
     print(f"| {'method':<38} | seconds | speed-up | memory (MiB) | max abs diff | argmax nodes | "
           f"argmax pixels |")
@@ -130,7 +131,8 @@ def main() -> None:
         pixels = [torch.nn.functional.interpolate(
             x[None], size=(h * args.stride, w * args.stride), mode="bilinear",
             align_corners=False)[0][:, :args.height, :args.width].argmax(0) for x in (out[m], ref)]
-        print(f"| {names[m]:<38} | {runs[m]['seconds']:7.3f} | {dense / runs[m]['seconds']:7.1f}x | "
+        seconds = runs[m]["seconds"]
+        print(f"| {names[m]:<38} | {seconds:7.3f} | {dense / seconds:7.1f}x | "
               f"{mem[m]:12.1f} | {(out[m] - ref).abs().max().item():12.2e} | {agree:11.3%} | "
               f"{(pixels[0] == pixels[1]).float().mean().item():12.3%} |")
     print(f"(best of {args.repeats}; the first call, which also builds the grid's sparsity "

@@ -67,10 +67,11 @@ class DataConfig:
     list_dir: str = ""  # folder of split lists; "" = <root>/ImageSets/Segmentation
     cls_labels: str = ""  # psa cls_labels.npy; "" = <root>/cls_labels.npy
     saliency_dir: str = "saliency_map"  # PoolNet-style 0-255 saliency PNGs, relative to root
-    workers: int = field(default=2, metadata=OUTSIDE_KEY)  # data-loading processes
+    # data-loading processes; -1: sized from the CPUs the stage has (wsss.runtime)
+    workers: int = field(default=-1, metadata=OUTSIDE_KEY)
 
     def __post_init__(self) -> None:
-        check(self.workers >= 0, "workers", "must be >= 0")
+        check(self.workers >= -1, "workers", "must be >= 0, or -1 (auto)")
 
 
 @dataclass(frozen=True)
@@ -184,12 +185,12 @@ class PseudoLabelConfig:
     beta: float = 0.2  # background where saliency/255 < beta (code: > 50/255 is salient)
     conflict_count: int = 2  # > this many of the C+1 channels above conflict_conf -> 255; 0 off
     conflict_conf: float = 0.9
-    workers: int = field(default=2, metadata=OUTSIDE_KEY)  # processes writing labels
+    workers: int = field(default=-1, metadata=OUTSIDE_KEY)  # label writers; -1: one per CPU
 
     def __post_init__(self) -> None:
         unit(self, "alpha", "beta", "conflict_conf")
         check(self.conflict_count >= 0, "conflict_count", "must be >= 0 (0 turns the rule off)")
-        check(self.workers >= 0, "workers", "must be >= 0")
+        check(self.workers >= -1, "workers", "must be >= 0, or -1 (auto)")
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ class CrfLabelConfig:
 
     la_power: float = 4.0  # low alpha: big background score; its foreground is confident
     ha_power: float = 24.0  # high alpha: small background score; its background is confident
-    workers: int = field(default=2, metadata=OUTSIDE_KEY)  # CRF processes (single-threaded)
+    workers: int = field(default=-1, metadata=OUTSIDE_KEY)  # CRF processes; -1: one per CPU
 
     def __post_init__(self) -> None:
         positive(self, "la_power", "ha_power")
@@ -275,11 +276,12 @@ class EvaluateConfig:
     crf_recipe: Literal["largefov", "aspp"] = "largefov"  # kernels (wsss/ops/crf.py)
     flip: bool = False  # average with the flipped prediction
     align_corners: bool = True  # LargeFOV test upsampling (DeepLab-v2: False)
-    workers: int = field(default=2, metadata=OUTSIDE_KEY)  # CRF processes
+    workers: int = field(default=-1, metadata=OUTSIDE_KEY)  # CRF processes; -1: one per CPU
     overlays: int = field(default=6, metadata=OUTSIDE_KEY)  # prediction overlays saved
 
     def __post_init__(self) -> None:
-        check(self.workers >= 0 and self.overlays >= 0, "workers", "workers, overlays >= 0")
+        check(self.workers >= -1, "workers", "must be >= 0, or -1 (auto)")
+        check(self.overlays >= 0, "overlays", "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from wsss.runtime import (
     Report,
     epoch_generator,
     load_torch,
+    loader_workers,
     rng_state,
     save_torch,
     set_rng_state,
@@ -38,7 +39,9 @@ MULTIPLIERS = {"backbone_w": 1.0, "backbone_b": 2.0, "new_w": 10.0, "new_b": 20.
 def loader(dataset: Dataset, batch_size: int = 1, *, workers: int, seed: int = 0,
            epoch: int = 0, shuffle: bool = False, collate: Callable | None = None,
            batch_sampler: Sampler | None = None) -> DataLoader:
-    """A DataLoader whose order and augmentations depend only on (seed, epoch, index)."""
+    """A DataLoader whose order and augmentations depend only on (seed, epoch, index);
+    ``workers`` may be ``runtime.AUTO``."""
+    workers = loader_workers(workers)
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
     if batch_sampler is not None:

@@ -25,6 +25,7 @@ from wsss.data.check import preflight
 from wsss.data.splits import open_layout
 from wsss.data.voc import VocLayout, dataset_fingerprint
 from wsss.methods import METHODS, Step
+from wsss.runtime import fit_threads
 from wsss.stages import (
     Stage,
     affinity,
@@ -118,6 +119,7 @@ def run_pipeline(
         inputs = {role: done[src].path for role, src in roles.items()}
 
         def compute(out: Path, stage: Stage = stage, inputs: dict = inputs) -> Mapping:
+            fit_threads()  # here, not earlier: a Ray task runs this in its own process
             (out / "config.yaml").write_text(dump_yaml(cfg))
             return stage.run(cfg, inputs, out, lambda m, n=stage.name: report(n, m))
 

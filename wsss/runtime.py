@@ -28,6 +28,44 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by ``OMP_NUM_THREADS`` where set
+    (Ray sets it to a trial's or a task's CPU grant)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 1
+    granted = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(n, int(granted))) if granted.isdigit() and int(granted) > 0 else n
+
+
+AUTO = -1  # a `workers` field's default: sized from available_cpus()
+
+
+def loader_workers(requested: int) -> int:
+    """DataLoader processes: as requested, or (AUTO) one per CPU up to 4 (none on one CPU).
+    With OpenMP's passive wait, two workers beside two compute threads matched the fastest
+    setting on a quiet 2-core machine and beat it with a core busy (docs/performance.md)."""
+    if requested != AUTO:
+        return requested
+    cpus = available_cpus()
+    return 0 if cpus <= 1 else min(4, cpus)
+
+
+def pool_processes(requested: int) -> int:
+    """Single-threaded worker processes (dense CRF, label writing): one per CPU (AUTO)."""
+    return available_cpus() if requested == AUTO else requested
+
+
+def fit_threads() -> int:
+    """Torch's compute threads = the CPUs this stage may use, so a trial given 2 of 16 cores
+    does not start 16 threads; returns the count."""
+    cpus = available_cpus()
+    if torch.get_num_threads() != cpus:
+        torch.set_num_threads(cpus)
+    return cpus
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)

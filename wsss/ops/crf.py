@@ -29,6 +29,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from wsss.runtime import pool_processes
+
 Recipe = Literal["largefov", "aspp", "psa"]
 
 
@@ -77,8 +79,10 @@ def map_processes(fn: Callable[[Any], Any], items: Iterable[Any],
 
     Each dense CRF is single-threaded, so a split's CRFs scale with the cores. At most
     ``4 x workers`` items are in flight, so a 10k-image split never sits in memory at once.
-    ``fn`` must be a module-level function (it is pickled).
+    ``fn`` must be a module-level function (it is pickled); ``workers`` may be
+    ``runtime.AUTO`` (one per CPU).
     """
+    workers = pool_processes(workers)
     if workers <= 1:
         yield from map(fn, items)
         return

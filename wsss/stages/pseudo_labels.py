@@ -21,7 +21,7 @@ from wsss.data.splits import map_records, open_layout, records
 from wsss.data.voc import VocLayout, load_mask, load_saliency
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.ops.pseudo_labels import pseudo_label
-from wsss.runtime import Report, no_report
+from wsss.runtime import Report, no_report, pool_processes
 from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
 
@@ -47,7 +47,7 @@ def write_labels(cfg: Any, layout: VocLayout, maps_dir: Path, out: Path) -> Conf
     out.mkdir(parents=True, exist_ok=True)
     names = [r.name for r in map_records(cfg, layout)]
     scored = {r.name for r in records(cfg, layout, cfg.data.eval_split)}
-    workers = max(1, cfg.pseudo.workers)
+    workers = max(1, pool_processes(cfg.pseudo.workers))
     chunks = [names[i::workers * 4] for i in range(workers * 4)]
     jobs = [(cfg, layout, ch, scored & set(ch), maps_dir, out) for ch in chunks if ch]
     cm = ConfusionMatrix(layout.num_classes + 1)

@@ -198,7 +198,7 @@ CONFIG_DEFECTS: list[tuple[tuple[str, ...], str]] = [
     (("segment/checkpoint_every=0",), "segment/checkpoint_every"),
     (("segment/batch_size=0",), "segment/batch_size"), (("segment/arch=unet",), "segment/arch"),
     (("segment/scale_range=[1.5, 0.5]",), "segment/scale_range"),
-    (("evaluate/workers=-1",), "evaluate/workers"), (("data/workers=-1",), "data/workers"),
+    (("evaluate/workers=-2",), "evaluate/workers"), (("data/workers=-2",), "data/workers"),
     (("device=tpu9",), "device"), (("method=seam",), "method"), (("preset=fast",), "preset"),
     (("profile=huge",), "profile"), (("seed=abc",), "seed"),
     (("classifier/select=oracle",), "classifier/select"),
