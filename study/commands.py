@@ -19,8 +19,9 @@ def _init_ray(home: Home) -> None:
     if ray.is_initialized():
         return
     env = {"MLFLOW_TRACKING_URI": home.tracking_uri, "WSSS_HOME": str(home.root),
-           "RAY_CHDIR_TO_TRIAL_DIR": "0",
-           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}  # see wsss/__init__
+           "RAY_CHDIR_TO_TRIAL_DIR": "0"}
+    if os.environ.get("OMP_WAIT_POLICY"):  # docs/performance.md: the trials get the user's
+        env["OMP_WAIT_POLICY"] = os.environ["OMP_WAIT_POLICY"]
     if os.environ.get("RAY_ADDRESS"):  # a cluster: `ray job submit` sets it
         ray.init(address="auto", runtime_env={"env_vars": env})
     else:

@@ -44,8 +44,8 @@ AUTO = -1  # a `workers` field's default: sized from available_cpus()
 
 def loader_workers(requested: int) -> int:
     """DataLoader processes: as requested, or (AUTO) one per CPU up to 4 (none on one CPU).
-    With OpenMP's passive wait, two workers beside two compute threads matched the fastest
-    setting on a quiet 2-core machine and beat it with a core busy (docs/performance.md)."""
+    Two workers beside two compute threads were as fast as none on a quiet 2-core machine
+    and faster with a core busy (docs/performance.md)."""
     if requested != AUTO:
         return requested
     cpus = available_cpus()
