@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 
@@ -21,7 +23,6 @@ def study_env():
     """The environment for a `wsss study` subprocess writing under ``home``: this process's,
     minus what would point the child elsewhere (``mlflow.set_tracking_uri`` exports
     ``MLFLOW_TRACKING_URI``, so an earlier test's store would otherwise leak into the child)."""
-    import os
 
     def make(home) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
@@ -29,3 +30,28 @@ def study_env():
         return {**env, "WSSS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
 
     return make
+
+
+@pytest.fixture
+def kill_then_resume():
+    """SIGKILL a `wsss study run` started with ``start_new_session`` (the driver and the Ray
+    it started), then `wsss study resume NAME`; returns the finished resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+
+    def run(proc: subprocess.Popen, name: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(2)
+        resume = subprocess.run([sys.executable, "-m", "study.cli", "study", "resume", name],
+                                cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+        assert resume.returncode == 0, resume.stdout[-3000:] + resume.stderr[-3000:]
+        return resume
+
+    return run

@@ -4,8 +4,6 @@ duplicated trials in Tune, Optuna or MLflow."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +26,8 @@ def _finished_trials(exp: Path) -> int:
     return done
 
 
-def test_killed_driver_then_resume(tiny_root: Path, tmp_path: Path, study_env) -> None:
+def test_killed_driver_then_resume(tiny_root: Path, tmp_path: Path, study_env,
+                                  kill_then_resume) -> None:
     env = study_env(tmp_path / "home")
     cmd = [sys.executable, "-m", "study.cli", "study", "run", "drs-controller", "--samples", "3",
            "--profile", "tiny", "--name", "killed", "--cpus-per-trial", "2",
@@ -41,12 +40,7 @@ def test_killed_driver_then_resume(tiny_root: Path, tmp_path: Path, study_env) -
     while _finished_trials(exp) < 1 and time.time() < deadline and proc.poll() is None:
         time.sleep(1)
     assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started
-    proc.wait()
-    time.sleep(2)
-    resume = subprocess.run([sys.executable, "-m", "study.cli", "study", "resume", "killed"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert resume.returncode == 0, resume.stdout[-3000:] + resume.stderr[-3000:]
+    resume = kill_then_resume(proc, "killed", env)
     assert "killed: complete (3/3 trials" in resume.stdout
     trials = ExperimentAnalysis(str(exp)).trials
     assert len(trials) == 3 and all(t.status == "TERMINATED" for t in trials)

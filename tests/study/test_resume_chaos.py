@@ -80,7 +80,7 @@ def _finished(home: Path) -> int:
 
 
 def test_random_worker_kills_then_a_driver_kill_lose_and_repeat_nothing(
-        tiny_root: Path, tmp_path: Path, study_env) -> None:
+        tiny_root: Path, tmp_path: Path, study_env, kill_then_resume) -> None:
     home = tmp_path / "home"
     env = study_env(home)
     cmd = [sys.executable, "-m", "study.cli", "study", "run", "--grid", GRID, "--profile",
@@ -99,13 +99,7 @@ def test_random_worker_kills_then_a_driver_kill_lose_and_repeat_nothing(
     stop.set()
     killer.join()
     assert kills, "no Ray worker was killed: " + (tmp_path / "run.log").read_text()[-2000:]
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started
-    proc.wait()
-    time.sleep(2)
-    resume = subprocess.run([sys.executable, "-m", "study.cli", "study", "resume", "chaos"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert resume.returncode == 0, resume.stdout[-3000:] + resume.stderr[-3000:]
+    kill_then_resume(proc, "chaos", env)
     points = set(GRIDS[GRID])
     # Ray: one terminated trial per grid point
     trials = ExperimentAnalysis(str(home / "ray_results" / "chaos")).trials

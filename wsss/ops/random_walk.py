@@ -45,14 +45,21 @@ class Transition:
     size: tuple[int, int]  # (h, w) of the node grid
 
 
-def _edges(aff: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor,
-                                                              torch.Tensor]:
-    """(from node, to node, affinity) of every pair, each (34 * hf * wf,)."""
+def _check_fits(aff: torch.Tensor, size: tuple[int, int]) -> tuple[int, int]:
+    """The "from" window (hf, wf) of a h x w grid, if ``aff`` holds one map per pair for it."""
     h, w = size
     hf, wf = h - MARGIN, w - 2 * MARGIN
     if tuple(aff.shape) != (len(OFFSETS), hf, wf):
         raise ValueError(f"affinities {tuple(aff.shape)} do not fit a {h}x{w} grid "
                          f"(want {(len(OFFSETS), hf, wf)})")
+    return hf, wf
+
+
+def _edges(aff: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor,
+                                                              torch.Tensor]:
+    """(from node, to node, affinity) of every pair, each (34 * hf * wf,)."""
+    h, w = size
+    hf, wf = _check_fits(aff, size)
     dev = aff.device
     ys = torch.arange(hf, device=dev)[:, None]
     xs = torch.arange(MARGIN, MARGIN + wf, device=dev)[None, :]
@@ -69,7 +76,7 @@ def transition(aff: torch.Tensor, size: tuple[int, int], beta: float) -> Transit
     increasing order), less those off the grid. Indices are int32, which takes the CPU's
     faster sparse kernel (``benchmarks/random_walk.py``)."""
     h, w = size
-    _edges(aff, size)  # checks the shape
+    _check_fits(aff, size)
     order, crow, cols, kept = _structure(h, w, aff.device)
     vals = _rows(aff.clamp_min(0) ** beta, size)[order]  # (69, n): A[j, j + offset]
     vals = (vals / vals.sum(dim=0, keepdim=True)).T.reshape(-1)  # T[i, j] = A[j, i] / rowsum_j
