@@ -3,13 +3,15 @@ network with plain ReLUs.
 
     python benchmarks/drs_overhead.py [--arch narrow --size 64 --batch 64]
                                       [--steps 20 --rounds 5] [--device cpu|cuda]
+                                      [--layout channels_last|contiguous]
     python benchmarks/drs_overhead.py --arch vgg16_d1 --size 321 --batch 8 --device cuda
 
 Each round times ``--steps`` SGD steps (forward, multi-label loss, backward, update) of
 each variant in turn (ReLU, constant δ = 0.55, learnable), so a load change hits every
 variant alike; a variant's time is its median round. Also prints the step time of the
 pre-change formulation (``amax`` peak, ``torch.minimum``) as ``amax+minimum``, which the
-one-element max gradient replaced. The ratios are over the ReLU network.
+one-element max gradient replaced. The ratios are over the ReLU network. The networks are
+in the stages' layout (``channels_last``, the config's default) unless told otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from common import load
 from wsss.config import LAYERS
 from wsss.models.classifier import build_classifier
 from wsss.models.drs import DRS
+from wsss.runtime import place
 
 
 class AmaxMinimumDRS(DRS):
@@ -85,12 +88,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--layout", choices=["channels_last", "contiguous"],
+                        default="channels_last")
     args = parser.parse_args()
     device = torch.device(args.device)
     gen = torch.Generator().manual_seed(0)
     images = torch.randn(args.batch, 3, args.size, args.size, generator=gen).to(device)
     labels = (torch.rand(args.batch, 20, generator=gen) < 0.15).float().to(device)
-    models = {k: m.to(device).train() for k, m in variants(args.arch).items()}
+    models = {k: place(m, device, args.layout == "channels_last").train()
+              for k, m in variants(args.arch).items()}
     for model in models.values():  # warm-up: allocator, kernels, autograd graph caches
         time_steps(model, (images, labels), 2, device)
     times: dict[str, list[float]] = {k: [] for k in models}
@@ -99,6 +105,7 @@ def main() -> None:
             times[name].append(time_steps(model, (images, labels), args.steps, device))
     base = statistics.median(times["relu"])
     print(f"DRS overhead: {args.arch}, {args.size} px, batch {args.batch}, {args.device}, "
+          f"{args.layout}, "
           f"torch threads {torch.get_num_threads()}, median of {args.rounds} rounds of "
           f"{args.steps} steps ({load()})")
     print(f"| {'network':<28} | step (ms) | over ReLU |")

@@ -161,7 +161,7 @@ def _tune_config(spec: StudySpec, home: Home):
                  if spec.asha else None)
     return tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
                            num_samples=spec.num_samples, max_concurrent_trials=spec.concurrency,
-                           reuse_actors=False)
+                           reuse_actors=True)  # imports and set-up paid once per actor
 
 
 def _stage_count(spec: StudySpec, until: str) -> int:

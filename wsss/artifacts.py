@@ -39,7 +39,7 @@ from wsss.models.affinity import AffinityNet
 from wsss.models.classifier import Classifier, build_classifier
 from wsss.models.deeplab import build_segmenter
 from wsss.models.refine import Refiner, build_refiner
-from wsss.runtime import load_torch, shareable
+from wsss.runtime import load_torch, place, shareable
 
 BACKBONE = "backbone.pt"
 CLASSIFIER = "classifier.pt"
@@ -75,12 +75,13 @@ def segmenter_from_config(cfg: Any, num_classes: int) -> nn.Module:
     return build_segmenter(s.arch, num_classes + 1, rates=s.aspp_rates, msc=s.msc)
 
 
-def load_model(path: Path, build: Callable[[int], nn.Module], device: torch.device) -> Any:
+def load_model(path: Path, build: Callable[[int], nn.Module], device: torch.device, *,
+               channels_last: bool = False) -> Any:
     """A stage's published network in eval mode on ``device``."""
     saved = load_torch(path)
     model = build(saved["num_classes"])
     model.load_state_dict(saved["state_dict"])
-    return model.to(device).eval()
+    return place(model, device, channels_last).eval()
 
 
 def load_backbone(model: nn.Module, path: Path, *, layers: tuple[str, ...] | None = None) -> int:

@@ -28,6 +28,14 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def place(model: torch.nn.Module, device: torch.device, channels_last: bool) -> Any:
+    """``model`` on ``device``, its 4-D weights channels-last if asked: convolutions then
+    run (and hand on) NHWC activations whatever the input's layout."""
+    if channels_last:
+        return model.to(device, memory_format=torch.channels_last)
+    return model.to(device)
+
+
 def available_cpus() -> int:
     """CPUs this process may use: its affinity mask, capped by ``OMP_NUM_THREADS`` where set
     (Ray sets it to a trial's or a task's CPU grant)."""

@@ -67,8 +67,8 @@ class _Suppress(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, g: torch.Tensor | float) -> torch.Tensor:
-        b, c = x.shape[:2]
-        peak, where = x.reshape(b, c, -1).max(dim=2)  # (B, C): the peak and its one element
+        flat, dim = _spatial(x)
+        peak, where = flat.max(dim=dim)  # (B, C): the peak and its one element
         cap = (g * peak)[:, :, None, None]
         ctx.g = g if not torch.is_tensor(g) else None
         ctx.save_for_backward(x, cap, where, peak, g if torch.is_tensor(g) else peak)
@@ -78,9 +78,28 @@ class _Suppress(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         x, cap, where, peak, g = ctx.saved_tensors
         g = ctx.g if ctx.g is not None else g
-        b, c = x.shape[:2]
-        grad_x = grad.masked_fill(x > cap, 0)  # below the cap (ties included): to x
+        # below the cap (ties included): to x; in grad's own layout (a mixed-layout ReLU
+        # backward is several times slower on CPU)
+        grad_x = torch.where(x > cap, 0.0, grad)
+        if not _spatial_viewable(grad_x):
+            grad_x = grad_x.contiguous()
         above = grad.sum(dim=(2, 3)) - grad_x.sum(dim=(2, 3))  # (B, C): to the cap
-        grad_x.reshape(b, c, -1).scatter_add_(2, where[:, :, None], (g * above)[:, :, None])
+        flat, dim = _spatial(grad_x)  # a view: the scatter lands in grad_x
+        flat.scatter_add_(dim, where.unsqueeze(dim), (g * above).unsqueeze(dim))
         grad_g = above * peak if ctx.g is None and ctx.needs_input_grad[1] else None
         return grad_x, grad_g
+
+
+def _spatial(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """A view of (B, C, H, W) ``t`` with H x W flattened, and that axis: (B, C, HW) for the
+    default layout, (B, HW, C) for channels-last, so neither layout is copied."""
+    b, c = t.shape[:2]
+    if t.is_contiguous():
+        return t.view(b, c, -1), 2
+    if t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).view(b, -1, c), 1
+    return t.contiguous().view(b, c, -1), 2  # a copy (forward only: see backward)
+
+
+def _spatial_viewable(t: torch.Tensor) -> bool:
+    return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)

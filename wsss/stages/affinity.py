@@ -33,7 +33,7 @@ from wsss.data.splits import open_layout, records
 from wsss.data.transforms import ColorJitter, Compose, HorizontalFlip, RandomCrop, to_tensor
 from wsss.data.voc import Record, VocLayout, _VocDataset, load_image
 from wsss.models.affinity import IGNORE, affinity_loss, pair_labels
-from wsss.runtime import Report, no_report, pick_device, seed_everything
+from wsss.runtime import Report, no_report, pick_device, place, seed_everything
 from wsss.stages import Stage
 
 
@@ -74,7 +74,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     layout = open_layout(cfg)
     model = affinity_from_config(cfg, layout.num_classes)
     load_backbone(model.backbone, inputs["pretrain"] / BACKBONE)
-    model.to(device)
+    place(model, device, cfg.channels_last)
     if a.crop % model.output_stride:
         raise ValueError(f"affinity/crop={a.crop} must be a multiple of the output stride "
                          f"{model.output_stride}")

@@ -32,7 +32,8 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     device = pick_device(cfg.device)
     layout = open_layout(cfg)
     model = load_model(inputs["classify"] / CLASSIFIER,
-                       lambda n: classifier_from_config(cfg, n), device)
+                       lambda n: classifier_from_config(cfg, n), device,
+                       channels_last=cfg.channels_last)
     write_maps(lambda x: model(x)["cam"], cfg, layout, map_records(cfg, layout),
                out_dir / MAPS, device, relu=True, normalize=True, store=cfg.cams.store)
     metrics, sweep = score_maps(cfg, layout, out_dir / MAPS, "cam")

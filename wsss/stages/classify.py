@@ -34,7 +34,15 @@ from wsss.methods import METHODS
 from wsss.models.classifier import Classifier
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.ops.pseudo_labels import pseudo_label
-from wsss.runtime import Report, load_torch, no_report, pick_device, save_torch, seed_everything
+from wsss.runtime import (
+    Report,
+    load_torch,
+    no_report,
+    pick_device,
+    place,
+    save_torch,
+    seed_everything,
+)
 from wsss.stages import Stage
 
 ORACLE_BEST = "oracle_best.pt"
@@ -47,7 +55,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     layout = open_layout(cfg)
     model = classifier_from_config(cfg, layout.num_classes)
     load_backbone(model, inputs["pretrain"] / BACKBONE)
-    model.to(device)
+    place(model, device, cfg.channels_last)
     dataset = ClassificationDataset(layout, records(cfg, layout, cfg.data.train_split),
                                     classifier_transform(c), seed=cfg.seed)
     steps = -(-len(dataset) // c.batch_size)

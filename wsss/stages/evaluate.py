@@ -56,7 +56,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     e, device = cfg.evaluate, pick_device(cfg.device)
     layout = open_layout(cfg)
     model = load_model(inputs["segment"] / SEGMENTER, lambda n: segmenter_from_config(cfg, n),
-                       device)
+                       device, channels_last=cfg.channels_last)
     recs = records(cfg, layout, cfg.data.val_split)
     c = layout.num_classes + 1
     raw_cm, crf_cm = ConfusionMatrix(c), ConfusionMatrix(c)

@@ -27,7 +27,15 @@ from wsss.data.voc import ClassificationDataset
 from wsss.models.classifier import RESNETS, build_classifier
 from wsss.models.deeplab import TRUNK
 from wsss.models.vgg import torchvision_vgg16_convs
-from wsss.runtime import Report, load_torch, no_report, pick_device, save_torch, seed_everything
+from wsss.runtime import (
+    Report,
+    load_torch,
+    no_report,
+    pick_device,
+    place,
+    save_torch,
+    seed_everything,
+)
 from wsss.stages import Stage
 
 
@@ -109,7 +117,8 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 def _train_synthetic(cfg: Any, layout, out_dir: Path,
                      report: Report) -> dict[str, float]:
     p, device = cfg.pretrain, pick_device(cfg.device)
-    model = build_classifier(cfg.classifier.arch, layout.num_classes).to(device)
+    model = place(build_classifier(cfg.classifier.arch, layout.num_classes), device,
+                  cfg.channels_last)
     recs = records(cfg, layout, cfg.data.train_split)
     size = cfg.classifier.crop
     dataset = ClassificationDataset(layout, recs, square_transform(cfg.classifier),

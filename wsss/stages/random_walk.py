@@ -54,7 +54,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     layout = open_layout(cfg)
     c = layout.num_classes
     model = load_model(inputs["affinity"] / AFFINITY, lambda n: affinity_from_config(cfg, n),
-                       device)
+                       device, channels_last=cfg.channels_last)
     stride = model.output_stride
     recs = map_records(cfg, layout)
     labels_of = {r.name: sorted(r.labels) for r in recs}

@@ -36,7 +36,7 @@ from wsss.data.transforms import ColorJitter, Compose, HorizontalFlip, ResizeSqu
 from wsss.data.voc import Record, VocLayout, _VocDataset, load_image
 from wsss.maps import score_maps, write_maps
 from wsss.models.deeplab import TRUNK
-from wsss.runtime import Report, no_report, pick_device, seed_everything
+from wsss.runtime import Report, no_report, pick_device, place, seed_everything
 from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
 
@@ -70,7 +70,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     model = refiner_from_config(cfg, layout.num_classes)
     load_backbone(model, inputs["pretrain"] / BACKBONE,
                   layers=TRUNK)
-    model.to(device)
+    place(model, device, cfg.channels_last)
     size = cfg.cams.input_size or cfg.classifier.crop
     steps_t: list[Any] = [ResizeSquare(size)]
     steps_t += [ColorJitter(*r.jitter)] if any(r.jitter) else []

@@ -36,6 +36,7 @@ from wsss.runtime import (
     load_torch,
     no_report,
     pick_device,
+    place,
     seed_everything,
 )
 from wsss.stages import Stage
@@ -148,7 +149,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     layout = open_layout(cfg)
     model = segmenter_from_config(cfg, layout.num_classes)
     initialise(model, cfg, inputs)
-    model.to(device)
+    place(model, device, cfg.channels_last)
     optimizer = engine.optimizer(model.param_groups(), kind=s.optimizer, lr=s.lr,
                                  momentum=s.momentum, weight_decay=s.weight_decay,
                                  decay_biases=False)

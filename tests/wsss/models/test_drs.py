@@ -95,3 +95,28 @@ def test_inplace_relu_leaves_the_values_and_gradients_unchanged() -> None:
         y.sum().backward()
         grads.append((y.detach(), w.grad.clone()))
     torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("learnable", [False, True])
+def test_channels_last_gives_the_same_values_and_gradients(learnable: bool) -> None:
+    """The scatter at the peak must land in the gradient whatever its layout (a reshape of
+    a channels-last tensor is a copy, and a scatter into it would be lost)."""
+    torch.manual_seed(0)
+    drs = DRS(6, 0.55, learnable=learnable)
+    x = torch.randn(3, 6, 7, 5)
+    x[:, 0] = -1.0
+    x[:, 2, :2, :2] = 3.0
+    grad = torch.randn(3, 6, 7, 5)
+    results = []
+    for x_format in (torch.contiguous_format, torch.channels_last):
+        for grad_format in (torch.contiguous_format, torch.channels_last):
+            xx = x.clone().contiguous(memory_format=x_format).requires_grad_()
+            y = drs(xx)
+            y.backward(grad.contiguous(memory_format=grad_format))
+            gate = drs.fc.weight.grad.clone() if learnable else torch.zeros(())
+            if learnable:
+                drs.fc.weight.grad = None
+            assert y.is_contiguous(memory_format=x_format)
+            results.append((y.detach(), xx.grad, gate))
+    for other in results[1:]:
+        torch.testing.assert_close(other, results[0])
