@@ -292,7 +292,7 @@ class PipelineConfig:
     seed: int = 0  # seeds every stage (torch, numpy, python, data order, augmentations)
     oracle: bool = False  # allow model selection on pixel ground truth (recorded as such)
     device: str = field(default="auto", metadata=OUTSIDE_KEY)  # "auto": CUDA if present
-    # conv nets in NHWC layout: the same function, 1.3-2x faster on CPU (docs/performance.md)
+    # conv nets in NHWC layout: the same function, 1.2-2x faster on CPU (docs/performance.md)
     channels_last: bool = field(default=True, metadata=OUTSIDE_KEY)
     data: DataConfig = field(default_factory=DataConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
