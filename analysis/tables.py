@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from wsss.config import outside_key_fields
 from wsss.methods import METHODS
 
 MISSING = "–"
@@ -27,6 +28,7 @@ MISSING = "–"
 @dataclass
 class Cell:
     values: list[float] = field(default_factory=list)
+    settings: int = 0  # > 1: trials of that many different settings met here, not averaged
 
     @property
     def n(self) -> int:
@@ -45,7 +47,7 @@ class Cell:
 
     def text(self, scale: float = 1.0, digits: int = 1) -> str:
         if not self.n:
-            return MISSING
+            return f"{MISSING} ({self.settings} settings)" if self.settings > 1 else MISSING
         if self.n == 1:
             return f"{self.mean * scale:.{digits}f}"
         return f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f} (n={self.n})"
@@ -77,21 +79,42 @@ def metric_values(df: pd.DataFrame, metric: str) -> pd.Series:
     return df.get(f"metrics.{metric}", pd.Series([math.nan] * len(df), index=df.index))
 
 
+def setting_columns(df: pd.DataFrame) -> list[str]:
+    """The params that make two trials different settings: all but the seed (what a cell
+    averages over), speed-only keys (``device``, ``*/workers``, ...) and the searcher's
+    bookkeeping (``choice/*``)."""
+    skip = {"run_id", "seed", *outside_key_fields()}
+    return [c for c in df.columns if c not in skip and not c.startswith(("metrics.", "choice/"))]
+
+
 def cells_by(df: pd.DataFrame, metric: str, keys: pd.Series) -> dict[Any, Cell]:
-    out: dict[Any, Cell] = {}
-    for key, value in zip(keys, metric_values(df, metric), strict=True):
+    """{row key: Cell}: a cell averages trials that differ by seed only. Trials of several
+    settings under one key (eight controllers at one α, β) fill no cell: it says how many."""
+    settings = [repr(tuple(row)) for row in df[setting_columns(df)].itertuples(index=False)]
+    groups: dict[Any, dict[str, Cell]] = {}
+    for key, value, setting in zip(keys, metric_values(df, metric), settings, strict=True):
         missing = key is None or (isinstance(key, float) and key != key)  # pandas: None -> NaN
         if not missing and value == value:
-            out.setdefault(key, Cell()).values.append(float(value))
-    return out
+            groups.setdefault(key, {}).setdefault(setting, Cell()).values.append(float(value))
+    return {key: next(iter(by.values())) if len(by) == 1 else Cell(settings=len(by))
+            for key, by in groups.items()}
 
 
 
 TableBuilder = Callable[[pd.DataFrame, str], Table]
 
 
+def _of_method(method: str, builder: TableBuilder) -> TableBuilder:
+    """A method's table sees only that method's trials: a DRS trial has no SER rate, yet it
+    is no SSENet baseline."""
+    def build(df: pd.DataFrame, metric: str) -> Table:
+        return builder(df[(col(df, "method") == method).to_numpy(dtype=bool)], metric)
+
+    return functools.wraps(builder)(build)
+
+
 @functools.cache
 def builders() -> dict[str, TableBuilder]:
     """Every method's tables by key, from ``analysis/<method>.py`` (a missing module fails)."""
-    return {key: builder for name in METHODS
+    return {key: _of_method(name, builder) for name in METHODS
             for key, builder in importlib.import_module(f"analysis.{name}").TABLES.items()}

@@ -52,21 +52,37 @@ def study_run(args: argparse.Namespace) -> int:
     overrides = {"method": method.name, "profile": args.profile, "preset": args.preset,
                  **config.parse_overrides(args.overrides)}
     args.objective = args.objective or method.objective
+    until = args.until or (method.grid_until if args.grid else "")
     root = overrides.get("data/root") or config.resolve(overrides).data.root
     overrides["data/root"] = os.path.abspath(os.path.expanduser(root))  # trials run elsewhere
-    config.resolve(overrides)  # fail now, naming the key, not inside a trial
+    _check_until(config.resolve(overrides), args.objective, until)  # fail now, not in a trial
     name = args.name or f"{args.grid or args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
     if home.spec_path(name).exists():
         print(f"error: study {name!r} exists; `wsss study resume {name}`", file=sys.stderr)
         return 2
     spec = StudySpec(name=name, space=args.space, grid=args.grid or "", samples=args.samples,
-                     objective=args.objective, overrides=overrides,
+                     objective=args.objective, until=until, overrides=overrides,
                      concurrency=args.concurrency, asha=args.asha,
                      cpus_per_trial=args.cpus_per_trial, gpus_per_stage=args.gpus_per_stage,
                      seed=args.seed, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
     _ensure_data(overrides)
     home.save(spec)
     return _finish(launch(spec, home), spec, home)
+
+
+def _check_until(cfg: Any, objective: str, until: str) -> None:
+    """``until`` must be a stage of the trials' pipeline, at or after the objective's."""
+    from wsss.config import ConfigError
+    from wsss.pipeline import plan, stage_of_metric
+
+    names = [n for n, _ in plan(cfg)]
+    needed = stage_of_metric(objective).name
+    if until and until not in names:
+        raise ConfigError(f"--until {until!r} is not a stage of this pipeline: "
+                         f"{', '.join(names)}")
+    if until and needed in names and names.index(until) < names.index(needed):
+        raise ConfigError(f"the objective {objective} is measured by stage {needed!r}, "
+                         f"after --until {until!r}")
 
 
 def study_resume(args: argparse.Namespace) -> int:
@@ -182,6 +198,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--samples", type=int, default=8, help="trials (a grid runs every point)")
     run.add_argument("--objective", help="default: pseudo/miou (DRS) or rw/miou (SSENet); "
                      "also cam/miou, seg/miou, seg/miou_crf")
+    run.add_argument("--until", help="the last stage every trial runs (default: a grid runs "
+                     "to the stage of the paper's numbers, evaluate for DRS; otherwise the "
+                     "objective's)")
     run.add_argument("--profile", default="quick", help="dataset scale: quick, tiny, full, voc")
     run.add_argument("--preset", default="reference", help="reference (authors' code) or paper")
     run.add_argument("--name", help="study name (default: space or grid + time)")

@@ -59,7 +59,7 @@ def _trainable(home: Home, spec: StudySpec):
     ctx = StudyContext(name=spec.name, objective=spec.objective, base=spec.overrides,
                        cache_root=str(home.cache), tracking_uri=home.tracking_uri,
                        experiment_id=experiment_id, study_run_id=study_run_id,
-                       stage_resources=resources)
+                       stage_resources=resources, stop_at=spec.until)
     return tune.with_parameters(tune.with_resources(pipeline_trainable, trial_resources),
                                 study=ctx), study_run_id
 
@@ -154,7 +154,7 @@ def _tune_config(spec: StudySpec, home: Home):
     from wsss.pipeline import stage_of_metric
 
     space = space_function(spec.space, spec.grid)
-    final_stage = _stage_count(spec, stage_of_metric(spec.objective).name)
+    final_stage = _stage_count(spec, spec.until or stage_of_metric(spec.objective).name)
     searcher = build_searcher(space, spec, home.optuna_url, final_step=final_stage)
     scheduler = (ASHAScheduler(time_attr="stage", metric="score", mode="max",
                                max_t=final_stage, grace_period=1, reduction_factor=2)

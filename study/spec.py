@@ -24,6 +24,7 @@ class StudySpec:
     grid: str = ""  # a search_spaces.GRIDS name: every point once
     samples: int = 8
     objective: str = "pseudo/miou"
+    until: str = ""  # the last stage every trial runs ("" = the objective's stage)
     overrides: dict[str, Any] = field(default_factory=dict)  # flat config keys for all trials
     concurrency: int = 1
     asha: bool = False

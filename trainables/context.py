@@ -18,7 +18,7 @@ class StudyContext:
     experiment_id: str
     study_run_id: str  # MLflow run of the study: trial runs are its children
     stage_resources: dict[str, dict[str, float]] = field(default_factory=dict)  # {} = in-process
-    stop_at: str = ""  # a per-stage trainable's last stage ("" = the objective's)
+    stop_at: str = ""  # the last stage a trial runs ("" = the objective's)
 
     @property
     def until(self) -> str:

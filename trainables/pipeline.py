@@ -47,9 +47,12 @@ def pipeline_trainable(trial_config: dict[str, Any], study: StudyContext) -> Non
                                         if k.startswith("choice/")}}
     nodes: dict[str, str] = {}
     reported = _reported_stages()  # a retried or restored trial does not report twice
+    objective: dict[str, float] = {}  # its value, once its stage has run (or hit the cache)
 
     def on_stage(entry: CacheEntry) -> None:
         tracking.log_stage(study, t.get_trial_id(), entry)
+        if study.objective in entry.metrics:
+            objective["value"] = entry.metrics[study.objective]
         how = "cache hit" if entry.hit else f"{entry.seconds:.0f} s"
         print(f"[{t.get_trial_name()}] {entry.stage} done ({how})", flush=True)
         if entry.stage in reported:
@@ -57,11 +60,11 @@ def pipeline_trainable(trial_config: dict[str, Any], study: StudyContext) -> Non
         reported[entry.stage] = entry.key
         headline = {k: v for k, v in entry.metrics.items() if "/iou_" not in k}  # rest: MLflow
         metrics = {**headline, "stage": stages.index(entry.stage) + 1,
-                   "score": rung_score(entry),
+                   # stages after the objective's (the final metric) carry it forward,
+                   # so the searcher reads the objective from the trial's last report
+                   "score": objective.get("value", rung_score(entry)),
                    f"{entry.stage}/cache_hit": float(entry.hit),
                    **{f"{s}/node": n for s, n in nodes.items()}}
-        if entry.stage == study.until and study.objective in entry.metrics:
-            metrics["score"] = entry.metrics[study.objective]
         with tempfile.TemporaryDirectory() as d:  # the cache holds the work; this says how far
             Path(d, "stages.json").write_text(json.dumps(reported))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))

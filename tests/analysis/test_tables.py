@@ -19,6 +19,7 @@ ALL = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")
 
 def _trial(parent: str, params: dict, metrics: dict, status: str = "FINISHED") -> None:
     with mlflow.start_run(parent_run_id=parent, tags={"kind": "trial"}) as run:
+        params = {"method": "drs", **params}
         mlflow.log_params({k: str(v) for k, v in params.items()})  # as trainables log them
         mlflow.log_metrics(metrics)
     if status != "FINISHED":
@@ -80,14 +81,19 @@ def test_drs_table1_layout_seeds_and_missing_cells(store: str) -> None:
     assert labels[:8] == ["learnable", "δ = 0.90", "δ = 0.80", "δ = 0.70", "δ = 0.60",
                           "δ = 0.55", "δ = 0.50", "δ = 0.40"]
     assert labels[8:] == ["δ = 0.35"]  # searched outside the paper's grid: appended
-    learnable, _ = t.rows[0][1][0], t.rows[0][1][1]
+    # the final metric one trial reached gets its own column, before the paper's
+    assert t.columns == ["ours (pseudo/miou)", "ours: final mIoU (seg/miou)", "paper"]
+    assert t.paper_column == 2
+    learnable = t.rows[0][1][0]
     assert learnable.n == 2 and learnable.mean == pytest.approx(0.72)
     assert learnable.text(100) == "72.0 ± 2.8 (n=2)"  # sample std of 70 and 74
-    assert t.rows[5][1][0].text(100) == "77.0" and t.rows[5][1][1] == 62.8
-    assert t.rows[1][1][0].n == 0 and t.rows[1][1][1] == 51.9  # 0.90: only a KILLED run
+    assert t.rows[5][1][0].text(100) == "77.0" and t.rows[5][1][2] == 62.8
+    assert t.rows[5][1][1].text(100) == "71.0" and t.rows[0][1][1].n == 0
+    assert t.rows[1][1][0].n == 0 and t.rows[1][1][2] == 51.9  # 0.90: only a KILLED run
     md = render.markdown(t)
-    assert "| δ = 0.90 | – | 51.9 |" in md and "pseudo/miou" in md  # missing stays missing
+    assert "| δ = 0.90 | – | – | 51.9 |" in md and "pseudo/miou" in md  # missing stays missing
     seg = drs_table1(load_trials("s"), "seg/miou")
+    assert seg.columns == ["ours (seg/miou)", "paper"]  # no column twice
     assert seg.rows[5][1][0].text(100) == "71.0" and seg.rows[0][1][0].n == 0
 
 
@@ -95,7 +101,7 @@ def test_drs_table2_marks_and_thresholds_grid(store: str) -> None:
     df = load_trials("s")
     t2 = drs_table2(df, "pseudo/miou")
     rows = {tuple(labels): cells for labels, cells in t2.rows}
-    assert rows[("-",) * 6][0].text(100) == "59.0" and rows[("-",) * 6][1] == 50.1
+    assert rows[("-",) * 6][0].text(100) == "59.0" and rows[("-",) * 6][2] == 50.1
     assert rows[("-", "-", "-", "✓", "✓", "✓")][0].text(100) == "75.0"
     assert rows[("✓",) * 6][0].n == 2  # learnable in 1-6
     th = thresholds_table(df, "pseudo/miou")
@@ -108,8 +114,9 @@ def test_formats_and_report_logged_on_the_study_run(store: str, tmp_path: Path) 
     tex = render.latex(tables[0])
     assert "\\toprule" in tex and "\\bottomrule" in tex and "$\\delta$ = 0.55" in tex
     rows = list(csv.reader(io.StringIO(render.csv_text(tables[0]))))
-    assert rows[0] == ["controller", "ours (pseudo/miou) mean", "ours (pseudo/miou) std",
-                       "ours (pseudo/miou) n", "paper"]
+    assert rows[0][:4] == ["controller", "ours (pseudo/miou) mean", "ours (pseudo/miou) std",
+                           "ours (pseudo/miou) n"]
+    assert rows[0][-1] == "paper"
     assert rows[1][:4] == ["learnable", "0.720000", "0.028284", "2"]
     out = report.write("s", tables, tmp_path / "tables")
     assert {p.name for p in out.parent.iterdir()} >= {"report.md", "drs1.png", "drs1.tex",
@@ -119,9 +126,44 @@ def test_formats_and_report_logged_on_the_study_run(store: str, tmp_path: Path) 
     assert "tables/report.md" in names and "tables/drs1.png" in names
 
 
+def test_a_method_s_tables_see_only_its_trials(store: str) -> None:
+    """Six DRS trials have no SER rate: none of them is an SSENet baseline."""
+    sse1, drs1 = report.build("s", ["sse1", "drs1"])
+    assert sse1.filled == 0 and drs1.filled > 0
+    assert [t.key for t in report.build("s") if t.filled] == ["drs1", "drs2", "thresholds"]
+
+
+def test_cells_average_only_trials_that_differ_by_seed(store: str) -> None:
+    """A study holding DRS controllers at two α values and an SSENet rate: a cell takes
+    trials of one setting (seeds, speed-only keys and the searcher's choice aside)."""
+    mlflow.set_experiment("mixed")
+    with mlflow.start_run(tags={"kind": "study"}) as study:
+        mlflow.log_params({"study/objective": "pseudo/miou"})
+    sid = study.info.run_id
+    for seed, workers, v in ((0, 1, 0.70), (1, 2, 0.74)):  # one setting, two seeds
+        _trial(sid, {"classifier/drs": "learnable", "classifier/drs_layers": ALL, "seed": seed,
+                     "pseudo/alpha": 0.2, "pseudo/beta": 0.2, "data/workers": workers,
+                     "choice/grid": f"s{seed}"}, {"pseudo/miou": v})
+    for alpha, v in ((0.2, 0.77), (0.3, 0.79)):  # one controller, two settings
+        _trial(sid, {"classifier/drs": "constant", "classifier/drs_delta": 0.55,
+                     "classifier/drs_layers": ALL, "seed": 0, "pseudo/alpha": alpha,
+                     "pseudo/beta": 0.2}, {"pseudo/miou": v, "cam/miou": 0.5})
+    _trial(sid, {"method": "ssenet", "classifier/ser_rate": 0.3, "seed": 0},
+           {"cam/miou": 0.48, "rw/miou": 0.6})
+    drs1, th, sse1 = report.build("mixed", ["drs1", "thresholds", "sse1"])
+    rows = {labels[0]: cells for labels, cells in drs1.rows}
+    assert rows["learnable"][0].text(100) == "72.0 ± 2.8 (n=2)"
+    assert rows["δ = 0.55"][0].n == 0 and rows["δ = 0.55"][0].text(100) == "– (2 settings)"
+    cells = {labels[0]: c for labels, c in th.rows}  # α 0.2: learnable and δ 0.55 meet
+    assert cells["0.20"][0].settings == 2 and cells["0.30"][0].text(100) == "79.0"
+    models = {labels[0]: c for labels, c in sse1.rows}
+    assert models["Baseline"][0].n == 0  # no DRS trial is an SSENet baseline
+    assert models["SSENet (0.3)"][0].text(100) == "48.0"
+
+
 def test_cli_prints_tables_and_refuses_unknown_or_empty(store: str, capsys) -> None:
     assert main(["tables", "s", "--table", "drs1"]) == 0
-    assert "| learnable | 72.0 ± 2.8 (n=2) | 62.9 |" in capsys.readouterr().out
+    assert "| learnable | 72.0 ± 2.8 (n=2) | – | 62.9 |" in capsys.readouterr().out
     assert main(["tables", "nope"]) == 2
     assert "no study named 'nope'" in capsys.readouterr().err
     assert main(["tables", "s", "--table", "nope"]) == 2
@@ -155,7 +197,8 @@ def test_ssenet_tables_from_an_sse1_and_an_sse2_synthetic_study(tmp_path: Path,
     t1 = {r[0][0]: r[1] for r in sse_table1(df, "rw/miou").rows}
     assert t1["SSENet (0.3)"][0].text(100) == "61.0" and t1["SSENet (0.3)"][1].text(100) == "67.0"
     assert t1["SSENet (0.3)"][2:] == [49.8, 62.1]
-    assert t1["Baseline"][0].n == 2  # both scale ranges are baselines at r = None
+    # two baselines at different scale ranges are two settings: not averaged into one cell
+    assert t1["Baseline"][0].n == 0 and t1["Baseline"][0].settings == 2
     assert t1["SSENet (0.4)"][0].n == 0  # not run: stays missing
     t2 = {tuple(r[0]): r[1] for r in sse_table2(df, "cam/miou").rows}
     assert t2[("baseline", "[448, 768]")][0].text(100) == "59.0"

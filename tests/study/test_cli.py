@@ -104,3 +104,31 @@ def test_an_override_is_never_taken_for_a_space(monkeypatch, capsys, tmp_path: P
     monkeypatch.setenv("WSSS_HOME", str(tmp_path))
     assert main(["study", "run", "no-such-space"]) == 2
     assert "unknown search space or grid 'no-such-space'" in capsys.readouterr().err
+
+
+def test_until_defaults_to_the_papers_stage_and_is_checked(monkeypatch, capsys,
+                                                           tmp_path: Path) -> None:
+    """DRS's grids run to the final metric (its tables are DeepLab's val mIoU); a space runs
+    to its objective's stage; an --until that is not a stage, or comes before the
+    objective's, fails before anything is written."""
+    from search_spaces import method_of
+
+    assert method_of("drs1").grid_until == "evaluate" and method_of("sse1").grid_until == ""
+    launched = []
+    monkeypatch.setattr("study.commands.launch", lambda spec, home: launched.append(spec) or
+                        {"status": "stub"})
+    monkeypatch.setattr("study.commands._ensure_data", lambda overrides: None)
+    monkeypatch.setattr("study.commands._finish", lambda summary, spec, home: 0)
+    monkeypatch.setenv("WSSS_HOME", str(tmp_path))
+    assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", "--name", "g"]) == 0
+    assert main(["study", "run", "drs", "--profile", "tiny", "--name", "s"]) == 0
+    assert main(["study", "run", "--grid", "drs1", "--until", "cams", "--objective",
+                 "cam/miou", "--profile", "tiny", "--name", "c"]) == 0
+    assert [s.until for s in launched] == ["evaluate", "", "cams"]
+    for args, named in ((["--until", "nope"], "--until 'nope' is not a stage"),
+                        (["--until", "cams"], "measured by stage 'pseudo_labels', after "
+                                              "--until 'cams'")):
+        assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", *args]) == 2
+        assert named in capsys.readouterr().err
+    assert len(launched) == 3  # the refused ones saved no spec either
+    assert {p.stem for p in (tmp_path / "studies").iterdir()} == {"g", "s", "c"}

@@ -80,10 +80,12 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
 
 def test_concurrent_trials_compute_a_shared_classifier_once(ray_session, tiny_root, tmp_path,
                                                             monkeypatch) -> None:
+    """Also: trials run on past the objective's stage to the final metric (``until``), and
+    the searcher still reads the objective, carried in every later report."""
     points = {k: FOUR_POINTS[k] for k in ("lrn-a20", "lrn-a30")}
     _grid(monkeypatch, "two", points)
     home = Home(tmp_path / "home")
-    spec = _spec("two", tiny_root, grid="two", concurrency=2)
+    spec = _spec("two", tiny_root, grid="two", concurrency=2, until="evaluate")
     home.save(spec)
     summary = launch(spec, home)
     assert summary["status"] == "complete"
@@ -91,6 +93,14 @@ def test_concurrent_trials_compute_a_shared_classifier_once(ray_session, tiny_ro
     assert len(starts) == 2
     classify = _stage_runs(home, "two", "classify")
     assert sorted(classify["tags.cache_hit"]) == ["false", "true"]  # the second one waited
+    last = [r.metrics for r in summary["results"]]
+    assert all(m["stage"] == 6 and 0 <= m["seg/miou_crf"] <= 1 for m in last)
+    trials = mlflow.search_runs(experiment_names=["two"], filter_string="tags.kind = 'trial'")
+    objective = sorted(trials["metrics.pseudo/miou"])
+    assert sorted(m["score"] for m in last) == pytest.approx(objective)
+    ot = optuna.load_study(study_name="two", storage=home.optuna_url)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in ot.trials)
+    assert sorted(t.value for t in ot.trials) == pytest.approx(objective)
 
 
 def test_an_existing_study_name_is_refused(ray_session, tiny_root, tmp_path) -> None:

@@ -26,6 +26,8 @@ class Method:
             outputs)``, the classify stage's training step.
         objective: The metric a study of this method maximises unless told otherwise.
         grids: The papers' tables as named points of config constants, by grid name.
+        grid_until: The last stage a grid's trials run, the stage of the papers' own numbers
+            (DRS's tables report DeepLab's val mIoU: ``evaluate``); "" = the objective's.
     """
 
     name: str
@@ -37,6 +39,7 @@ class Method:
     classifier_step: Callable[[Any, Any, Any], Callable[[Any], tuple[Any, dict[str, Any]]]]
     objective: str
     grids: Mapping[str, Mapping[str, Mapping[str, Any]]]
+    grid_until: str = ""
 
     def __post_init__(self) -> None:
         missing = [p for p in ("reference", "paper") if p not in self.presets]

@@ -73,4 +73,5 @@ DRS = Method(
     classifier_step=classifier_step,
     objective="pseudo/miou",
     grids={"drs1": TABLE1, "drs2": TABLE2},
+    grid_until="evaluate",  # Tables 1-2 are DeepLab-LargeFOV val mIoU: the final metric
 )

@@ -1,7 +1,8 @@
 """Stage `evaluate`: the segmentation network on the val split, with and without dense CRF.
 
 Each image is predicted at full resolution (logits upsampled with ``evaluate/align_corners``,
-softmax, optionally averaged with the flipped image), then refined by a dense CRF with the
+softmax, optionally averaged with the flipped image; consecutive images of one size go
+through the network together, ``evaluate/batch_size``), then refined by a dense CRF with the
 recipe's kernels (``wsss.ops.crf``) in a process pool. Scored against ``scoring/gt_dir``:
 
 * ``seg/miou`` and ``seg/miou_crf``: the DRS / DeepLab protocol (classes present in gt);
@@ -12,7 +13,7 @@ recipe's kernels (``wsss.ops.crf``) in a process pool. Scored against ``scoring/
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +33,29 @@ from wsss.viz import write_overlay
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, image: torch.Tensor, size: tuple[int, int], *,
+def predict(model: torch.nn.Module, images: torch.Tensor, size: tuple[int, int], *,
             flip: bool, align_corners: bool) -> torch.Tensor:
-    """(1, 3, H, W) -> (C, H, W) softmax probabilities at ``size``."""
+    """(B, 3, H, W) -> (B, C, H, W) softmax probabilities at ``size``."""
     def probs(x: torch.Tensor) -> torch.Tensor:
         logits = F.interpolate(model(x), size=size, mode="bilinear", align_corners=align_corners)
-        return logits.softmax(dim=1)[0]
+        return logits.softmax(dim=1)
 
-    p = probs(image)
+    p = probs(images)
     if flip:
-        p = 0.5 * (p + probs(torch.flip(image, dims=(3,))).flip(dims=(2,)))
+        p = 0.5 * (p + probs(torch.flip(images, dims=(3,))).flip(dims=(3,)))
     return p
+
+
+def same_size_runs(items: Iterable[dict[str, Any]], limit: int) -> Iterator[list[dict]]:
+    """Consecutive items of one image size, at most ``limit`` at a time, in order."""
+    run: list[dict[str, Any]] = []
+    for item in items:
+        if run and (len(run) == limit or item["size"] != run[0]["size"]):
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
 
 
 def _crf_job(args: tuple[str, Path, np.ndarray, CrfParams]) -> tuple[str, np.ndarray]:
@@ -67,19 +80,22 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     def crf_inputs() -> Iterator[tuple]:
         ds = InferenceDataset(layout, recs, with_saliency=False, with_mask=True,
                               gt_dir=cfg.scoring.gt_dir)
-        for item in engine.loader(ds, 1, workers=0, collate=lambda b: b[0]):
-            name = item["name"]
-            probs = predict(model, item["image"][None].to(device), item["size"], flip=e.flip,
+        items = engine.loader(ds, 1, workers=0, collate=lambda b: b[0])
+        for run in same_size_runs(items, e.batch_size):
+            images = torch.stack([item["image"] for item in run]).to(device)
+            batch = predict(model, images, run[0]["size"], flip=e.flip,
                             align_corners=e.align_corners).cpu().numpy()
-            pred = probs.argmax(axis=0).astype(np.uint8)
-            gt = item["mask"].numpy()
-            raw_cm.update(pred, gt, name=name)
-            save_label_png(pred, out_dir / "labels_raw" / f"{name}.png")
-            if not e.crf:
-                save_label_png(pred, out_dir / LABELS / f"{name}.png")
-                continue
-            gts[name] = gt
-            yield name, layout.image_path(name), probs.astype(np.float16), RECIPES[e.crf_recipe]
+            for item, probs in zip(run, batch, strict=True):
+                name, gt = item["name"], item["mask"].numpy()
+                pred = probs.argmax(axis=0).astype(np.uint8)
+                raw_cm.update(pred, gt, name=name)
+                save_label_png(pred, out_dir / "labels_raw" / f"{name}.png")
+                if not e.crf:
+                    save_label_png(pred, out_dir / LABELS / f"{name}.png")
+                    continue
+                gts[name] = gt
+                yield (name, layout.image_path(name), probs.astype(np.float16),
+                       RECIPES[e.crf_recipe])
 
     for name, pred in map_processes(_crf_job, crf_inputs(), workers=e.workers):
         crf_cm.update(pred, gts.pop(name), name=name)

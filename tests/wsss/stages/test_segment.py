@@ -13,7 +13,7 @@ from wsss.artifacts import SEGMENTER
 from wsss.cache import StageCache
 from wsss.pipeline import plan, run_pipeline
 from wsss.runtime import load_torch
-from wsss.stages import segment
+from wsss.stages import evaluate, segment
 from wsss.stages.segment import IterationBatches
 from wsss.testing import Interrupt, interrupt_at
 
@@ -35,6 +35,12 @@ def test_gt_upper_bound_skips_the_weak_stages(tiny_root: Path, tmp_path: Path) -
     counts = np.load(out / "confusion.npy")
     assert counts.shape == (9, 10) and counts.sum() == 16 * 64 * 64  # every val pixel scored
     assert len(list((out / "labels").glob("*.png"))) == 16 and (out / "overlay.png").exists()
+    # predicting one image at a time scores the same pixels the same (batching is speed only)
+    single = evaluate.run(_cfg(tiny_root, **{"segment/labels": "gt", "evaluate/batch_size": 1}),
+                          {"segment": entries["segment"].path}, tmp_path / "single")
+    assert single == pytest.approx(m, abs=1e-6)
+    assert np.array_equal(np.load(tmp_path / "single" / "confusion_crf.npy"),
+                          np.load(out / "confusion_crf.npy"))
 
 
 @pytest.mark.slow
@@ -44,6 +50,26 @@ def test_pseudo_label_pipeline_reaches_evaluate(tiny_root: Path, tmp_path: Path)
     assert names == ["pretrain", "classify", "cams", "pseudo_labels", "segment", "evaluate"]
     m = run_pipeline(cfg, StageCache(tmp_path))["evaluate"].metrics
     assert "seg/miou" in m and "seg/miou_crf" not in m
+
+
+def test_batched_prediction_equals_one_image_at_a_time() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
+                                torch.nn.ReLU(), torch.nn.Conv2d(8, 5, 3, stride=2)).eval()
+    model[1].running_mean.uniform_(-1, 1)  # eval-mode statistics that are not the identity
+    images = torch.randn(4, 3, 12, 10)
+    both = evaluate.predict(model, images, (12, 10), flip=True, align_corners=True)
+    assert both.shape == (4, 5, 12, 10)
+    assert torch.allclose(both.sum(dim=1), torch.ones(4, 12, 10), atol=1e-5)
+    for i in range(4):
+        one = evaluate.predict(model, images[i:i + 1], (12, 10), flip=True, align_corners=True)
+        assert torch.allclose(one[0], both[i], atol=1e-6)
+    flipped = evaluate.predict(model, images.flip(dims=(3,)), (12, 10), flip=True,
+                               align_corners=True)
+    assert torch.allclose(flipped, both.flip(dims=(3,)), atol=1e-6)  # flip-averaged: symmetric
+    sizes = [(2, 2), (2, 2), (2, 2), (3, 2), (2, 2)]
+    runs = evaluate.same_size_runs(({"size": s, "i": i} for i, s in enumerate(sizes)), 2)
+    assert [[item["i"] for item in run] for run in runs] == [[0, 1], [2], [3], [4]]
 
 
 def test_iteration_batches_resume_where_they_stopped() -> None:
