@@ -1,5 +1,7 @@
-"""One PNG per table, of the kind its builder names (``Table.plot``): a line over the rows
-(ours beside the paper's), bars, a heat-map or plain points."""
+"""One PNG per table, of the kind its builder names (``Table.plot``): lines over the rows or
+grouped bars (each of our columns and the paper's on one mIoU axis, no twin axis that would
+rescale them to look alike), a heat-map or plain points. Tick labels that would collide are
+turned."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from analysis.tables import Cell, Table  # noqa: E402
+
+OURS_COLOURS = ("#3b75af", "#519e3e", "#8d69b8", "#c43e3e")  # blue, green, purple, red
+PAPER_COLOURS = ("#ef8636", "#b5651d", "#f2b134", "#7f4f24")  # oranges and browns
 
 
 def _ours(t: Table, column: int = 0) -> tuple[list[float], list[float]]:
@@ -28,31 +33,40 @@ def _paper(t: Table, column: int) -> list[float]:
             ((labels, cells[column]) for labels, cells in t.rows)]
 
 
-def _twin(t: Table, x: list, labels: list[str], kind: str, paper_col: int) -> plt.Figure:
-    """Ours on the left axis, the paper's on the right: different metrics, same shape."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    means, stds = _ours(t)
-    paper = _paper(t, paper_col)
-    if kind == "bar":
-        pos = list(range(len(x)))
-        ax.bar([p - 0.2 for p in pos], means, 0.4, yerr=stds, label="ours", color="#3b75af")
-        ax2 = ax.twinx()
-        ax2.bar([p + 0.2 for p in pos], paper, 0.4, label="paper", color="#ef8636")
-        ax.set_xticks(pos, labels)
-    else:  # leading rows that are not on the x axis (DRS "learnable") are drawn apart
-        cut = t.offaxis_rows
-        ax.errorbar(x[cut:], means[cut:], yerr=stds[cut:], marker="o", label="ours",
-                    color="#3b75af")
-        ax2 = ax.twinx()
-        ax2.plot(x[cut:], paper[cut:], marker="s", linestyle="--", label="paper",
-                 color="#ef8636")
+def _ticks(ax: plt.Axes, labels: list[str]) -> None:
+    """Row names on the x axis, turned when the longest would not fit its slot."""
+    long = max((len(s) for s in labels), default=0) * len(labels) > 60
+    ax.set_xticks(range(len(labels)), labels, rotation=30 if long else 0,
+                  ha="right" if long else "center", fontsize=8)
+
+
+def _against_paper(t: Table, labels: list[str], kind: str) -> plt.Figure:
+    """Our columns, then the paper's (``t.paper_column`` on), on one axis (all mIoU, %); the
+    legend names each series."""
+    columns = t.columns
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.45 * len(labels) * len(columns)), 4.0))
+    x = list(range(len(labels)))
+    width = 0.8 / len(columns)
+    cut = t.offaxis_rows  # leading rows that are not on the x axis (DRS "learnable")
+    for j, name in enumerate(columns):
+        is_paper = j >= t.paper_column
+        means, stds = (_paper(t, j), [0.0] * len(x)) if is_paper else _ours(t, j)
+        colour = (PAPER_COLOURS if is_paper else OURS_COLOURS)[
+            (j - t.paper_column if is_paper else j) % 4]
+        if kind == "bar":
+            ax.bar([p + (j - (len(columns) - 1) / 2) * width for p in x], means, width,
+                   yerr=None if is_paper else stds, label=name, color=colour)
+            continue
+        style = dict(marker="s" if is_paper else "o", color=colour,
+                     linestyle="--" if is_paper else "-")
+        ax.errorbar(x[cut:], means[cut:], yerr=stds[cut:], label=name, **style)
         if cut:
-            ax.errorbar(x[:cut], means[:cut], yerr=stds[:cut], marker="o", color="#3b75af")
-            ax2.plot(x[:cut], paper[:cut], marker="s", color="#ef8636")
-            ax.axvline(0.5, color="grey", linewidth=0.5)
-        ax.set_xticks(x, labels)
-    ax.set_ylabel(t.columns[0], color="#3b75af")
-    ax2.set_ylabel("paper (%)", color="#ef8636")
+            ax.errorbar(x[:cut], means[:cut], yerr=stds[:cut], **{**style, "linestyle": ""})
+    if cut and kind != "bar":
+        ax.axvline(cut - 0.5, color="grey", linewidth=0.5)
+    _ticks(ax, labels)
+    ax.set_ylabel("mIoU (%)")
+    ax.legend(fontsize=7, loc="best")
     ax.set_title(t.title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -66,20 +80,19 @@ def _marks(labels: list[str]) -> str:
     return str(ticked[0]) if len(ticked) == 1 else f"{ticked[0]}-{ticked[-1]}"
 
 
-def plot(t: Table, out: Path) -> Path | None:
-    """Write the table's figure to ``out``; None when the table has nothing to draw."""
+def figure(t: Table) -> plt.Figure | None:
+    """The table's figure; None when the table has nothing to draw."""
     labels = [" ".join(lab) for lab, _ in t.rows]
     if t.plot == "line":
-        ticks = [s.replace("δ = ", "") for s in labels]
-        fig = _twin(t, list(range(len(labels))), ticks, "line", t.paper_column)
+        fig = _against_paper(t, [s.replace("δ = ", "") for s in labels], "line")
     elif t.plot == "bar":
-        names = [lab[0] if len(lab) == 1 else _marks(lab) for lab, _ in t.rows]
-        fig = _twin(t, names, names, "bar", t.paper_column)
+        names = [_marks(lab) if set(lab) <= {"✓", "-"} else " ".join(lab) for lab, _ in t.rows]
+        fig = _against_paper(t, names, "bar")
     elif t.plot == "heat" and t.rows:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         grid = [[c.mean * t.scale if c.n else math.nan for c in cells] for _, cells in t.rows]
         im = ax.imshow(grid, cmap="viridis", aspect="auto")
-        ax.set_xticks(range(len(t.columns)), t.columns, rotation=45)
+        _ticks(ax, t.columns)
         ax.set_yticks(range(len(t.rows)), [lab[0] for lab, _ in t.rows])
         ax.set_xlabel("β (saliency background)")
         ax.set_ylabel("α (object cue)")
@@ -90,10 +103,19 @@ def plot(t: Table, out: Path) -> Path | None:
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
         means, stds = _ours(t)
         ax.errorbar(range(len(labels)), means, yerr=stds, marker="o")
-        ax.set_xticks(range(len(labels)), labels)
+        _ticks(ax, labels)
+        ax.set_ylabel(t.caption.split(";")[0].removeprefix("Ours: "), fontsize=8)
         ax.set_title(t.title, fontsize=10)
         fig.tight_layout()
     else:
+        return None
+    return fig
+
+
+def plot(t: Table, out: Path) -> Path | None:
+    """Write the table's figure to ``out``; None when the table has nothing to draw."""
+    fig = figure(t)
+    if fig is None:
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)

@@ -35,7 +35,7 @@ def sse_table1(df: pd.DataFrame, metric: str) -> Table:
 def sse_table2(df: pd.DataFrame, metric: str) -> Table:
     table = Table("sse2", "SSENet Table 2: scale augmentation range",
                   "Ours: CAM mIoU (×100); paper: VOC 2012 train (%).", ["model", "range"],
-                  ["ours CAM", "paper CAM"], plot="points")
+                  ["ours CAM", "paper CAM"], plot="bar")
     ranges = col(df, "classifier/scale_range")
     named = col(df, "choice/scale_range")  # the paper's range a synthetic grid stands for
     rates = col(df, "classifier/ser_rate")

@@ -9,7 +9,7 @@ Subcommands import what they need when they run, so `wsss data ...` never pays f
     wsss viz overlay STAGE_DIR [--n 6] [--split SPLIT] [--out PNG]
     wsss study run [SPACE] [--grid drs1] [--samples N] [--objective pseudo/miou] [--profile quick]
     wsss study resume NAME | wsss study ls | wsss study show NAME
-    wsss tables STUDY [--table drs1|drs2|sse1|sse2|thresholds|rw|all] [--format md|tex|csv]
+    wsss tables STUDY [--table drs1|drs2|drs3|sse1|sse2|thresholds|rw|all] [--format md|tex|csv]
     wsss cache ls|du|verify|gc [--cache DIR] [--stage STAGE]
 """
 

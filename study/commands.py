@@ -193,7 +193,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cmds = study.add_subparsers(dest="study_command", required=True)
     run = cmds.add_parser("run", help="launch a study")
     run.add_argument("space", nargs="?", default="drs", help="search space (search_spaces)")
-    run.add_argument("--grid", help="a paper table's grid instead (drs1, drs2, sse1, sse2, "
+    run.add_argument("--grid", help="a paper table's grid instead (drs1, drs2, drs3, sse1, sse2, "
                      "sse2-synthetic)")
     run.add_argument("--samples", type=int, default=8, help="trials (a grid runs every point)")
     run.add_argument("--objective", help="default: pseudo/miou (DRS) or rw/miou (SSENet); "
@@ -224,7 +224,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tables = sub.add_parser("tables", help="rebuild the papers' tables from a study's MLflow runs")
     tables.add_argument("study")
     tables.add_argument("--table", default="all",
-                        help="a table key (drs1, drs2, thresholds, sse1, sse2, rw) or all")
+                        help="a table key (drs1, drs2, drs3, thresholds, sse1, sse2, rw) or all")
     tables.add_argument("--format", default="md", choices=["md", "tex", "csv"])
     tables.add_argument("--metric", help="what fills our cells (default: the study's objective)")
     tables.add_argument("--out", help="also write md/tex/csv/png + report.md here")

@@ -78,7 +78,8 @@ class DataConfig:
 class ScoringConfig:
     """How every stage's labels are scored against pixel ground truth (never to select)."""
 
-    protocol: Literal["nanmean", "mean"] = "nanmean"  # DRS/DeepLab: gt classes; SSENet: all
+    # DRS IOUMetric: gt or predicted classes; DeepLab-v2 metric.py: gt classes; SSENet: all
+    protocol: Literal["nanmean", "nanmean_gt", "mean"] = "nanmean"
     pred_ignore: Literal["ignore", "miss"] = "miss"  # 255 in a prediction: left out, or a miss
     gt_dir: str = "SegmentationClassAug"  # DRS scores on Aug; SSENet on SegmentationClass
 

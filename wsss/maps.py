@@ -1,7 +1,8 @@
 """Writing and scoring a split's localization maps: shared by ``cams`` and ``refine``.
 
-Maps are made at ``cams/scales`` (``wsss.ops.cam.multi_scale_maps``), resized to each
-image's original size and stored for its present classes (``wsss.artifacts.save_maps``).
+Maps are made at ``cams/scales`` (``wsss.ops.cam.multi_scale_maps``), brought to each
+image's original size (after fusion, or per scale for DRS's refined maps) and stored for its
+present classes (``wsss.artifacts.save_maps``).
 Scoring uses the CAM-only prediction argmax([t, maps]) for a sweep of constant background
 scores t against ``scoring/gt_dir``.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -20,7 +21,12 @@ from wsss.artifacts import load_maps, maps_path, save_maps
 from wsss.data.splits import records
 from wsss.data.transforms import ResizeSquare
 from wsss.data.voc import InferenceDataset, Record, VocLayout, load_mask
-from wsss.ops.cam import background_sweep_predictions, multi_scale_maps, resize_maps
+from wsss.ops.cam import (
+    background_sweep_predictions,
+    multi_scale_maps,
+    multi_scale_maps_per_image,
+    resize_maps,
+)
 from wsss.ops.metrics import ConfusionMatrix
 
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 13))  # 0.05 .. 0.60
@@ -44,19 +50,29 @@ def inference_batches(cfg: Any, layout: VocLayout, recs: Sequence[Record],
 
 def write_maps(net, cfg: Any, layout: VocLayout, recs: Sequence[Record],
                folder: Path, device: torch.device, *, relu: bool, normalize: bool,
-               store: str, fusion: str | None = None) -> None:
-    """Multi-scale maps of every record, at original size, into ``folder``."""
+               store: str, fusion: str | None = None,
+               to_original: Literal["after_fusion", "per_scale", "never"] = "after_fusion",
+               ) -> None:
+    """Multi-scale maps of every record into ``folder``: fused at the input size and resized
+    to the original size (``after_fusion``), each scale upsampled straight to the original
+    size and then fused (``per_scale``, DRS's refined maps), or left at the input size
+    (``never``: DRS's refinement targets, ``localization_map_gen.py``)."""
     cam = cfg.cams
+    kwargs = dict(scales=cam.scales, fusion=fusion or cam.fusion, flip=cam.flip,
+                  align_corners=cam.align_corners, relu=relu, normalize=normalize,
+                  head_upsample=cam.head_upsample, input_resize=cam.input_resize)
     for batch in inference_batches(cfg, layout, recs, cam.batch_size):
-        labels = batch["label"].to(device)
-        fused = multi_scale_maps(net, batch["image"].to(device), labels, scales=cam.scales,
-                                 fusion=fusion or cam.fusion, flip=cam.flip,
-                                 align_corners=cam.align_corners, relu=relu,
-                                 normalize=normalize, head_upsample=cam.head_upsample,
-                                 input_resize=cam.input_resize).cpu()
+        images, labels = batch["image"].to(device), batch["label"].to(device)
+        if to_original == "per_scale":
+            fused = [m.cpu() for m in multi_scale_maps_per_image(
+                net, images, labels, [tuple(s) for s in batch["size"]], **kwargs)]
+        else:
+            fused = list(multi_scale_maps(net, images, labels, **kwargs).cpu())
         for i, name in enumerate(batch["name"]):
             present = torch.nonzero(batch["label"][i]).flatten().tolist()
-            maps = resize_maps(fused[i, present], batch["size"][i], cam.align_corners)
+            maps = fused[i][present]
+            if to_original == "after_fusion":
+                maps = resize_maps(maps, batch["size"][i], cam.align_corners)
             save_maps(maps_path(folder, name), maps.numpy(), present, store)
 
 

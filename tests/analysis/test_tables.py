@@ -10,7 +10,7 @@ import mlflow
 import pytest
 
 from analysis import render, report
-from analysis.drs import drs_table1, drs_table2, thresholds_table
+from analysis.drs import drs_table1, drs_table2, drs_table3, thresholds_table
 from analysis.runs import StudyNotFound, load_trials
 from study.cli import main
 
@@ -130,7 +130,8 @@ def test_a_method_s_tables_see_only_its_trials(store: str) -> None:
     """Six DRS trials have no SER rate: none of them is an SSENet baseline."""
     sse1, drs1 = report.build("s", ["sse1", "drs1"])
     assert sse1.filled == 0 and drs1.filled > 0
-    assert [t.key for t in report.build("s") if t.filled] == ["drs1", "drs2", "thresholds"]
+    assert [t.key for t in report.build("s") if t.filled] == ["drs1", "drs2", "drs3",
+                                                             "thresholds"]
 
 
 def test_cells_average_only_trials_that_differ_by_seed(store: str) -> None:
@@ -159,6 +160,33 @@ def test_cells_average_only_trials_that_differ_by_seed(store: str) -> None:
     models = {labels[0]: c for labels, c in sse1.rows}
     assert models["Baseline"][0].n == 0  # no DRS trial is an SSENet baseline
     assert models["SSENet (0.3)"][0].text(100) == "48.0"
+
+
+def test_refinement_trials_fill_table3_and_stay_out_of_tables_1_and_2(store: str) -> None:
+    """DRS Tables 1-2 are without refinement (the paper's), Table 3 sets it against none."""
+    mlflow.set_experiment("refine")
+    with mlflow.start_run(tags={"kind": "study"}) as study:
+        mlflow.log_params({"study/objective": "pseudo/miou"})
+    sid = study.info.run_id
+    for drs, delta, on, v in (("learnable", None, False, 0.70), ("learnable", None, True, 0.73),
+                              ("constant", 0.55, False, 0.71), ("constant", 0.55, True, 0.75),
+                              ("constant", 0.7, True, 0.66)):
+        params = {"classifier/drs": drs, "classifier/drs_layers": ALL, "seed": 0,
+                  "refine/enabled": on}
+        _trial(sid, {**params, **({"classifier/drs_delta": delta} if delta else {})},
+               {"pseudo/miou": v, "seg/miou_crf": v - 0.05})
+    df = load_trials("refine")
+    t1 = {labels[0]: cells for labels, cells in drs_table1(df, "pseudo/miou").rows}
+    assert t1["learnable"][0].text(100) == "70.0" and t1["δ = 0.55"][0].text(100) == "71.0"
+    assert t1["δ = 0.70"][0].n == 0  # its only trial is refined
+    t3 = drs_table3(df, "pseudo/miou")
+    assert t3.columns == ["ours (pseudo/miou)", "ours: final mIoU + CRF (seg/miou_crf)", "paper"]
+    rows = {tuple(labels): cells for labels, cells in t3.rows}
+    assert list(rows) == [("learnable", "without"), ("learnable", "with"),
+                          ("δ = 0.55", "without"), ("δ = 0.55", "with")]
+    assert [rows[k][0].text(100) for k in rows] == ["70.0", "73.0", "71.0", "75.0"]
+    assert rows[("δ = 0.55", "with")][1].text(100) == "70.0"
+    assert [rows[k][2] for k in rows] == [62.9, 63.5, 62.8, 63.6]
 
 
 def test_cli_prints_tables_and_refuses_unknown_or_empty(store: str, capsys) -> None:

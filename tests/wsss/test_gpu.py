@@ -25,7 +25,8 @@ def test_drs_classifier_trains_on_cuda_at_voc_resolution() -> None:
     model = build_classifier("vgg16_d1", 20, drs="learnable").to("cuda").train()
     x = torch.randn(5, 3, 321, 321, device="cuda")
     out = model(x)
-    assert out["cam"].shape == (5, 20, 41, 41) and out["cam"].is_cuda
+    # three MaxPool2d(2, 2), pool4 and pool5 keep stride 1: 321 -> 160 -> 80 -> 40
+    assert out["cam"].shape == (5, 20, 40, 40) and out["cam"].is_cuda
     out["logits"].sum().backward()
     assert model.layer1[1].fc.weight.grad is not None
 

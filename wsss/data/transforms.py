@@ -44,7 +44,7 @@ def resize_sample(
     if "saliency" in sample:
         sal = Image.fromarray(sample["saliency"]).resize((w, h), _PIL[saliency_interp])
         out["saliency"] = np.asarray(sal)
-    if "maps" in sample:
+    if "maps" in sample and tuple(sample["maps"].shape[1:]) != (h, w):
         maps = torch.from_numpy(np.ascontiguousarray(sample["maps"], dtype=np.float32))
         maps = F.interpolate(maps[None], size=(h, w), mode="bilinear",
                              align_corners=align_corners)[0]

@@ -53,12 +53,43 @@ def multi_scale_maps(
     ``net(x)`` returns raw class maps at any stride. Each scale resizes the input with
     ``input_resize`` (align_corners=False; bilinear as DRS's ``F.interpolate``); with
     ``head_upsample`` the raw maps are first upsampled to that input (SSE's head); the maps
-    are upsampled to
-    ``out_size`` (default: the input size) with ``align_corners``. With ``relu`` and
-    ``normalize`` off (refined maps), values are fused raw.
+    are upsampled to ``out_size`` (default: the input size) with ``align_corners``. With
+    ``relu`` and ``normalize`` off (refined maps), values are fused raw.
     """
+    passes = _passes(net, images, scales, flip, head_upsample, input_resize, relu)
+    return _fuse(passes, labels, out_size or tuple(images.shape[2:]), fusion, align_corners,
+                 normalize)
+
+
+@torch.no_grad()
+def multi_scale_maps_per_image(
+    net: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    out_sizes: Sequence[tuple[int, int]],
+    *,
+    scales: Sequence[float] = (1.0,),
+    fusion: Fusion = "max",
+    flip: bool = False,
+    align_corners: bool = True,
+    relu: bool = True,
+    normalize: bool = True,
+    head_upsample: bool = False,
+    input_resize: Literal["bilinear", "bicubic"] = "bilinear",
+) -> list[torch.Tensor]:
+    """As ``multi_scale_maps``, but every pass of image i is upsampled straight to
+    ``out_sizes[i]`` before fusion ((C, H_i, W_i) each): DRS's pseudo-label generation from
+    the refinement net (``pseudo_seg_label_gen.py``), not a fuse-then-resize."""
+    passes = _passes(net, images, scales, flip, head_upsample, input_resize, relu)
+    return [_fuse([(y[i:i + 1], f) for y, f in passes], labels[i:i + 1], tuple(size), fusion,
+                  align_corners, normalize)[0] for i, size in enumerate(out_sizes)]
+
+
+def _passes(net: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
+            scales: Sequence[float], flip: bool, head_upsample: bool,
+            input_resize: str, relu: bool) -> list[tuple[torch.Tensor, bool]]:
+    """The raw maps of every (scale, flip) pass, each with whether its input was flipped."""
     _, _, h, w = images.shape
-    out_size = out_size or (h, w)
     passes = []
     for s in scales:
         size = (max(1, round(h * s)), max(1, round(w * s)))
@@ -69,14 +100,23 @@ def multi_scale_maps(
             y = net(torch.flip(x, dims=(3,)) if flipped else x)
             if head_upsample:
                 y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
-            y = F.relu(y) if relu else y
-            y = F.interpolate(y, size=out_size, mode="bilinear", align_corners=align_corners)
-            passes.append(torch.flip(y, dims=(3,)) if flipped else y)
+            passes.append((F.relu(y) if relu else y, flipped))
+    return passes
+
+
+def _fuse(passes: list[tuple[torch.Tensor, bool]], labels: torch.Tensor,
+          out_size: tuple[int, ...], fusion: Fusion, align_corners: bool,
+          normalize: bool) -> torch.Tensor:
+    """Upsample every pass to ``out_size``, undo its flip, fuse, multiply by the labels."""
+    ups = []
+    for y, flipped in passes:
+        y = F.interpolate(y, size=out_size, mode="bilinear", align_corners=align_corners)
+        ups.append(torch.flip(y, dims=(3,)) if flipped else y)
     if fusion == "max":
-        per_pass = [normalize_cam(p) if normalize else p for p in passes]
+        per_pass = [normalize_cam(p) if normalize else p for p in ups]
         fused = torch.stack(per_pass).amax(dim=0)
     else:
-        fused = torch.stack(passes).sum(dim=0)
+        fused = torch.stack(ups).sum(dim=0)
         fused = normalize_cam(fused) if normalize else fused
     return fused * labels[:, :, None, None]
 

@@ -7,9 +7,13 @@ pixels are never counted. Keeping the 255 column lets one matrix answer both pol
 * ``ignore``: predicted-255 pixels are left out (a precision-style score);
 * ``miss``: predicted-255 pixels count as false negatives of their true class.
 
-mIoU protocols: ``nanmean`` averages the classes present in the ground truth (DRS / DeepLab
-``metric.py``); ``mean`` averages all C classes, an absent class scoring 0 (SSENet
-``evaluation.py``). m_FN and m_FP are SSENet Eqs. 5-6 (background excluded).
+mIoU protocols: ``nanmean`` averages the classes present in the ground truth *or* the
+prediction (DRS's ``IOUMetric``: a class predicted but absent from the ground truth scores 0);
+``nanmean_gt`` averages the classes present in the ground truth only (the DeepLab-v2 code's
+``metric.py``); ``mean`` averages all C classes, a class seen nowhere scoring 0 (SSENet
+``evaluation.py``). The first two agree whenever every predicted class is in the ground truth,
+as on full VOC splits; small splits tell them apart (docs/method.md §5.12). m_FN and m_FP
+are SSENet Eqs. 5-6 (background excluded).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from PIL import Image
 
 IGNORE = 255
 PredIgnore = Literal["ignore", "miss"]
-Protocol = Literal["nanmean", "mean"]
+Protocol = Literal["nanmean", "nanmean_gt", "mean"]
 
 
 class ConfusionMatrix:
@@ -76,8 +80,8 @@ class ConfusionMatrix:
         iou = self.iou(pred_ignore)
         if protocol == "mean":
             return float(np.nan_to_num(iou, nan=0.0).mean())
-        present = self.present(pred_ignore)
-        return float(iou[present].mean()) if present.any() else float("nan")
+        scored = self.present(pred_ignore) if protocol == "nanmean_gt" else ~np.isnan(iou)
+        return float(iou[scored].mean()) if scored.any() else float("nan")
 
     def present(self, pred_ignore: PredIgnore = "miss") -> np.ndarray:
         """Classes with ground-truth pixels that the policy scores (all of them under ``miss``)."""

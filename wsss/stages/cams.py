@@ -45,4 +45,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="cams", run=run, section="cams", prefix="cam",
-    reads=("data/", "seed", "cams/", "scoring/"), score="cam/miou", gpu=False, version="2")
+    reads=("data/", "seed", "cams/", "scoring/"), score="cam/miou", gpu=False, version="3")

@@ -134,4 +134,4 @@ def _oracle_reads(cfg: Any) -> tuple[str, ...]:
 STAGE = Stage(
     name="classify", run=run, section="classifier", prefix="cls",
     reads=("data/", "seed", "oracle", "method", "classifier/"), reads_if=_oracle_reads,
-    score="cls/val/map", gpu=True, version="2")
+    score="cls/val/map", gpu=True, version="3")

@@ -66,4 +66,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="crf_labels", run=run, section="crf", prefix="crf",
-    reads=("data/", "crf/", "scoring/"), score="crf/precision", gpu=False, version="1")
+    reads=("data/", "crf/", "scoring/"), score="crf/precision", gpu=False, version="2")

@@ -5,7 +5,8 @@ softmax, optionally averaged with the flipped image; consecutive images of one s
 through the network together, ``evaluate/batch_size``), then refined by a dense CRF with the
 recipe's kernels (``wsss.ops.crf``) in a process pool. Scored against ``scoring/gt_dir``:
 
-* ``seg/miou`` and ``seg/miou_crf``: the DRS / DeepLab protocol (classes present in gt);
+* ``seg/miou`` and ``seg/miou_crf``: DRS's protocol (classes in the gt or the prediction);
+* ``seg/miou_gt`` and ``seg/miou_crf_gt``: the DeepLab-v2 code's (classes in the gt);
 * ``seg/miou_all`` and ``seg/miou_crf_all``: SSENet's mean over all classes;
 * per-class IoU ``seg/iou_<c>``; confusion matrices ``confusion.npy`` / ``confusion_crf.npy``;
   predictions ``labels/`` (after CRF when on) and ``labels_raw/``; ``overlay.png``.
@@ -100,11 +101,13 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     for name, pred in map_processes(_crf_job, crf_inputs(), workers=e.workers):
         crf_cm.update(pred, gts.pop(name), name=name)
         save_label_png(pred, out_dir / LABELS / f"{name}.png")
-    metrics = {"seg/miou": raw_cm.miou("nanmean"), "seg/miou_all": raw_cm.miou("mean")}
+    metrics = {"seg/miou": raw_cm.miou("nanmean"), "seg/miou_gt": raw_cm.miou("nanmean_gt"),
+               "seg/miou_all": raw_cm.miou("mean")}
     metrics.update({f"seg/iou_{k}": float(v) for k, v in enumerate(raw_cm.iou())})
     np.save(out_dir / "confusion.npy", raw_cm.counts)
     if e.crf:
         metrics.update({"seg/miou_crf": crf_cm.miou("nanmean"),
+                        "seg/miou_crf_gt": crf_cm.miou("nanmean_gt"),
                         "seg/miou_crf_all": crf_cm.miou("mean")})
         metrics.update({f"seg/iou_crf_{k}": float(v) for k, v in enumerate(crf_cm.iou())})
         np.save(out_dir / "confusion_crf.npy", crf_cm.counts)
@@ -121,4 +124,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="evaluate", run=run, section="evaluate", prefix="seg",
-    reads=("data/", "evaluate/", "scoring/"), score="seg/miou", gpu=False, version="1")
+    reads=("data/", "evaluate/", "scoring/"), score="seg/miou", gpu=False, version="2")

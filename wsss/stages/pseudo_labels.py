@@ -77,4 +77,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="pseudo_labels", run=run, section="pseudo", prefix="pseudo",
-    reads=("data/", "pseudo/", "scoring/"), score="pseudo/miou", gpu=False, version="1")
+    reads=("data/", "pseudo/", "scoring/"), score="pseudo/miou", gpu=False, version="2")

@@ -90,4 +90,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 STAGE = Stage(
     name="random_walk", run=run, section="random_walk", prefix="rw",
     reads=("data/", "seed", "random_walk/", "scoring/"), score="rw/miou", gpu=False,
-    version="1")
+    version="2")

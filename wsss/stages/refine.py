@@ -1,14 +1,17 @@
 """Stage `refine` (DRS†): regress the classifier's maps with a second network.
 
+Targets (DRS ``localization_map_gen.py``): the classifier's maps of the train split at the
+``cams`` scales, fused by max at the CAM input size (the training input), stored as uint8 =
+floor(x * 255) in ``targets/``; never resized, so the regression sees the authors' values.
 Training (DRS ``train_refine.py``): target = maps / 255 masked to each pixel's arg-max class
 (``att * (att == att.max(0))``; ties keep every tied channel, all-zero pixels stay 0); MSE over
 all elements; Adam, no weight decay, no LR groups; x0.1 at each decay epoch (paper: 15 epochs,
-decay 5/10; reference run.sh: 30, decay 10/20). Image and target are squashed to the CAM input
-size and flipped together; the network's output is not multiplied by the label in training.
+decay 5/10; reference run.sh: 30, decay 10/20). The image is squashed to the CAM input size
+and flipped with its target; the network's output is not multiplied by the label in training.
 
-Inference: the ``cams`` scales, each output upsampled (align_corners=True) and multiplied by
-the label, fused by max, without ReLU or normalisation: refined maps are unbounded, stored as
-float16 in ``maps/``.
+Inference (``pseudo_seg_label_gen.py``): the ``cams`` scales, each output upsampled straight
+to the original size (align_corners=True) and multiplied by the label, fused by max, without
+ReLU or normalisation: refined maps are unbounded, stored as float16 in ``maps/``.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ import torch.nn.functional as F
 from wsss import engine
 from wsss.artifacts import (
     BACKBONE,
+    CLASSIFIER,
     MAPS,
     REFINER,
+    classifier_from_config,
     load_backbone,
     load_maps,
+    load_model,
     maps_path,
     refiner_from_config,
 )
@@ -39,6 +45,8 @@ from wsss.models.deeplab import TRUNK
 from wsss.runtime import Report, no_report, pick_device, place, seed_everything
 from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
+
+TARGETS = "targets"  # the classifier's maps at the training input size
 
 
 def argmax_mask(maps: torch.Tensor) -> torch.Tensor:
@@ -62,11 +70,23 @@ class RefineDataset(_VocDataset):
         return to_tensor(sample["image"]), torch.from_numpy(np.ascontiguousarray(sample["maps"]))
 
 
+def write_targets(cfg: Any, layout: VocLayout, recs: list[Record], weights: Path, folder: Path,
+                  device: torch.device) -> None:
+    """The classifier's maps at the training input size, max over the ``cams`` scales, as
+    DRS's ``localization_map_gen.py`` stores them (uint8 floor)."""
+    classifier = load_model(weights, lambda n: classifier_from_config(cfg, n), device,
+                            channels_last=cfg.channels_last)
+    write_maps(lambda x: classifier(x)["cam"], cfg, layout, recs, folder, device, relu=True,
+               normalize=True, store="uint8", fusion="max", to_original="never")
+
+
 def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     r, device = cfg.refine, pick_device(cfg.device)
     layout = open_layout(cfg)
+    train = records(cfg, layout, cfg.data.train_split)
+    write_targets(cfg, layout, train, inputs["classify"] / CLASSIFIER, out_dir / TARGETS, device)
     model = refiner_from_config(cfg, layout.num_classes)
     load_backbone(model, inputs["pretrain"] / BACKBONE,
                   layers=TRUNK)
@@ -74,9 +94,8 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     size = cfg.cams.input_size or cfg.classifier.crop
     steps_t: list[Any] = [ResizeSquare(size)]
     steps_t += [ColorJitter(*r.jitter)] if any(r.jitter) else []
-    dataset = RefineDataset(layout, records(cfg, layout, cfg.data.train_split),
-                            inputs["cams"] / MAPS, Compose([*steps_t, HorizontalFlip(0.5)]),
-                            cfg.seed)
+    dataset = RefineDataset(layout, train, out_dir / TARGETS,
+                            Compose([*steps_t, HorizontalFlip(0.5)]), cfg.seed)
     steps = -(-len(dataset) // r.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=r.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, engine.step_decay(r.decay_epochs,
@@ -98,7 +117,8 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     engine.finish(model, out_dir / REFINER, num_classes=layout.num_classes)
     model.eval()
     write_maps(model, cfg, layout, map_records(cfg, layout), out_dir / MAPS, device,
-               relu=False, normalize=False, store="float16", fusion="max")
+               relu=False, normalize=False, store="float16", fusion="max",
+               to_original="per_scale")
     metrics, _ = score_maps(cfg, layout, out_dir / MAPS, "refine")
     write_stage_overlay(cfg, layout, out_dir)
     report(metrics)
@@ -108,4 +128,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 STAGE = Stage(
     name="refine", run=run, section="refine", prefix="refine",
     reads=("data/", "seed", "refine/", "cams/", "scoring/"), score="refine/miou", gpu=True,
-    version="1")
+    version="3")

@@ -4,9 +4,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from wsss.artifacts import load_maps, save_maps
-from wsss.ops.cam import background_sweep_predictions, multi_scale_maps
+from wsss.ops.cam import (
+    background_sweep_predictions,
+    multi_scale_maps,
+    multi_scale_maps_per_image,
+    resize_maps,
+)
 
 
 def _fixed_net(maps: torch.Tensor):
@@ -91,3 +97,27 @@ def test_sse_head_upsamples_before_the_relu() -> None:
     bicubic = multi_scale_maps(net, torch.rand(1, 3, 8, 8), lab, scales=(0.5, 1.0),
                                input_resize="bicubic", fusion="sum")
     assert bicubic.shape == (1, 1, 8, 8)
+
+
+def test_per_scale_upsampling_to_each_original_size() -> None:
+    """DRS's refined maps: every scale's output goes straight to the image's original size,
+    then max; image i of a batch equals a batch of one with that ``out_size``, and differs
+    from fusing at the input size and resizing afterwards (max and bilinear do not commute)."""
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(3, 3, 3, 3, generator=g)
+
+    def net(x: torch.Tensor) -> torch.Tensor:  # stride 4, signed (refined maps are raw)
+        return F.conv2d(F.avg_pool2d(x, 4), weight, padding=1)
+
+    images, labels = torch.rand(2, 3, 16, 16, generator=g), torch.tensor([[1., 0, 1], [0, 1, 1]])
+    sizes = [(21, 33), (9, 12)]
+    kw = dict(scales=(0.75, 1.0, 1.25), fusion="max", relu=False, normalize=False)
+    per_image = multi_scale_maps_per_image(net, images, labels, sizes, **kw)
+    for i, size in enumerate(sizes):
+        alone = multi_scale_maps(net, images[i:i + 1], labels[i:i + 1], out_size=size, **kw)[0]
+        assert per_image[i].shape == (3, *size)
+        torch.testing.assert_close(per_image[i], alone)
+        assert per_image[i][labels[i] == 0].abs().max() == 0  # masked by the label
+    fused_then_resized = resize_maps(multi_scale_maps(net, images[:1], labels[:1], **kw)[0],
+                                     sizes[0], True)
+    assert (fused_then_resized - per_image[0]).abs().max() > 1e-3

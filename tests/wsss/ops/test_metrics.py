@@ -30,8 +30,32 @@ def test_absent_class_protocols() -> None:
     cm = ConfusionMatrix(4).update(pred, gt)
     # IoU: c0 = 1, c1 = 1/2, c2 = 0/1 = 0, c3 = NaN (no union)
     np.testing.assert_allclose(cm.iou(), [1.0, 0.5, 0.0, np.nan])
-    assert cm.miou("nanmean") == pytest.approx((1 + 0.5) / 2)  # only gt classes (DeepLab)
+    assert cm.miou("nanmean") == pytest.approx((1 + 0.5 + 0) / 3)  # gt or predicted (DRS)
+    assert cm.miou("nanmean_gt") == pytest.approx((1 + 0.5) / 2)  # only gt classes (DeepLab-v2)
     assert cm.miou("mean") == pytest.approx((1 + 0.5 + 0 + 0) / 4)  # all classes (SSENet)
+
+
+def _drs_iou_metric(pred: np.ndarray, gt: np.ndarray, n: int) -> float:
+    """DRS's utils/Metrics.py IOUMetric, written out: histogram, per-class IoU, nanmean."""
+    mask = (gt >= 0) & (gt < n)
+    hist = np.bincount(n * gt[mask] + pred[mask], minlength=n * n).reshape(n, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iu = np.diag(hist) / (hist.sum(1) + hist.sum(0) - np.diag(hist))
+    return float(np.nanmean(iu))
+
+
+def test_nanmean_is_drs_iou_metric_on_random_maps_with_predicted_only_classes() -> None:
+    rng = np.random.default_rng(0)
+    cm, gts, preds = ConfusionMatrix(21), [], []
+    for _ in range(5):
+        gt = rng.choice([0, 3, 7, 255], size=(24, 32))  # gt classes 0, 3, 7 only
+        pred = rng.choice([0, 3, 7, 12, 15], size=(24, 32))  # 12 and 15 are predicted only
+        cm.update(pred, gt)
+        gts.append(gt.ravel())
+        preds.append(pred.ravel())
+    drs = _drs_iou_metric(np.concatenate(preds), np.concatenate(gts), 21)
+    assert cm.miou("nanmean") == pytest.approx(drs, abs=1e-12)
+    assert cm.miou("nanmean_gt") > drs  # the two predicted-only classes score 0 in DRS's
 
 
 def test_gt_ignore_and_all_ignored_image() -> None:

@@ -53,6 +53,14 @@ def test_every_stage_runs_and_publishes(tiny_run, tiny_root: Path) -> None:
     assert len(list((entries["cams"].path / "maps").glob("*.npz"))) == len(names)
     for stage in ("cams", "refine", "pseudo_labels"):
         assert (entries[stage].path / "overlay.png").exists()
+    # refinement targets: the classifier's maps at the training input size, as stored uint8
+    size = cfg.cams.input_size
+    with np.load(entries["refine"].path / "targets" / f"{names[0]}.npz") as f:
+        assert f["maps"].dtype == np.uint8 and f["maps"].shape[1:] == (size, size)
+    with np.load(entries["refine"].path / "maps" / f"{names[0]}.npz") as f:
+        refined = f["maps"]
+    with Image.open(tiny_root / "JPEGImages" / f"{names[0]}.jpg") as img:
+        assert refined.dtype == np.float16 and refined.shape[1:] == (img.height, img.width)
     # nothing was written into the dataset folder
     assert sorted(p.name for p in tiny_root.iterdir()) == [
         "ImageSets", "JPEGImages", "SegmentationClass", "SegmentationClassAug",
