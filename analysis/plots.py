@@ -44,7 +44,8 @@ def _against_paper(t: Table, labels: list[str], kind: str) -> plt.Figure:
     """Our columns, then the paper's (``t.paper_column`` on), on one axis (all mIoU, %); the
     legend names each series."""
     columns = t.columns
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.45 * len(labels) * len(columns)), 4.0))
+    per_row = 0.25 * len(columns) if kind == "bar" else 0.6
+    fig, ax = plt.subplots(figsize=(max(5.0, per_row * len(labels)) + 2.6, 4.0))
     x = list(range(len(labels)))
     width = 0.8 / len(columns)
     cut = t.offaxis_rows  # leading rows that are not on the x axis (DRS "learnable")
@@ -66,7 +67,7 @@ def _against_paper(t: Table, labels: list[str], kind: str) -> plt.Figure:
         ax.axvline(cut - 0.5, color="grey", linewidth=0.5)
     _ticks(ax, labels)
     ax.set_ylabel("mIoU (%)")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # never over data
     ax.set_title(t.title, fontsize=10)
     fig.tight_layout()
     return fig

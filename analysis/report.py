@@ -23,8 +23,19 @@ def build(study: str, tables: Sequence[str] = (), metric: str | None = None,
 
 def write(study: str, tables: list[Table], out: Path, *, log: bool = True) -> Path:
     """All formats and figures under ``out``, ``report.md`` bundling them; logged to MLflow."""
+    report = write_tables(f"Tables of study `{study}`", tables, out)
+    run_id = study_run_id(study) if log else None
+    if run_id:
+        mlflow.MlflowClient().log_artifacts(run_id, str(out), "tables")
+    return report
+
+
+def write_tables(title: str, tables: list[Table], out: Path,
+                 preamble: Sequence[str] = ()) -> Path:
+    """Each table as md, tex, csv and png under ``out``, and ``report.md``: the title, the
+    preamble's lines, then every table with its figure."""
     out.mkdir(parents=True, exist_ok=True)
-    sections = [f"# Tables of study `{study}`", ""]
+    sections = [f"# {title}", "", *preamble]
     for t in tables:
         for fmt, fn in render.FORMATS.items():
             (out / f"{t.key}.{fmt}").write_text(fn(t) + "\n")
@@ -34,7 +45,4 @@ def write(study: str, tables: list[Table], out: Path, *, log: bool = True) -> Pa
             sections += [f"![{t.title}]({png.name})", ""]
     report = out / "report.md"
     report.write_text("\n".join(sections))
-    run_id = study_run_id(study) if log else None
-    if run_id:
-        mlflow.MlflowClient().log_artifacts(run_id, str(out), "tables")
     return report

@@ -88,16 +88,19 @@ def setting_columns(df: pd.DataFrame) -> list[str]:
 
 
 def cells_by(df: pd.DataFrame, metric: str, keys: pd.Series) -> dict[Any, Cell]:
-    """{row key: Cell}: a cell averages trials that differ by seed only. Trials of several
-    settings under one key (eight controllers at one α, β) fill no cell: it says how many."""
+    """{row key: Cell}: a cell averages trials that differ by seed only, one value per seed
+    (two grids holding the same point run it once, through the cache: not two samples).
+    Trials of several settings under one key (eight controllers at one α, β) fill no cell:
+    it says how many."""
     settings = [repr(tuple(row)) for row in df[setting_columns(df)].itertuples(index=False)]
-    groups: dict[Any, dict[str, Cell]] = {}
-    for key, value, setting in zip(keys, metric_values(df, metric), settings, strict=True):
+    groups: dict[Any, dict[str, dict[Any, float]]] = {}
+    for key, value, setting, seed in zip(keys, metric_values(df, metric), settings,
+                                         col(df, "seed"), strict=True):
         missing = key is None or (isinstance(key, float) and key != key)  # pandas: None -> NaN
         if not missing and value == value:
-            groups.setdefault(key, {}).setdefault(setting, Cell()).values.append(float(value))
-    return {key: next(iter(by.values())) if len(by) == 1 else Cell(settings=len(by))
-            for key, by in groups.items()}
+            groups.setdefault(key, {}).setdefault(setting, {}).setdefault(seed, float(value))
+    return {key: Cell(list(next(iter(by.values())).values())) if len(by) == 1
+            else Cell(settings=len(by)) for key, by in groups.items()}
 
 
 

@@ -10,6 +10,7 @@ Subcommands import what they need when they run, so `wsss data ...` never pays f
     wsss study run [SPACE] [--grid drs1] [--samples N] [--objective pseudo/miou] [--profile quick]
     wsss study resume NAME | wsss study ls | wsss study show NAME
     wsss tables STUDY [--table drs1|drs2|drs3|sse1|sse2|thresholds|rw|all] [--format md|tex|csv]
+    wsss reproduce [--paper drs|ssenet|all] [--profile quick] [--seeds 0 1 2] [key=value ...]
     wsss cache ls|du|verify|gc [--cache DIR] [--stage STAGE]
 """
 
@@ -219,8 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=_cache)
 
     from study.commands import add_parser as add_study
+    from study.reproduce import add_parser as add_reproduce
 
     add_study(sub)
+    add_reproduce(sub)
     return parser
 
 

@@ -42,6 +42,18 @@ def _ensure_data(overrides: dict[str, Any]) -> None:
     check_data(cfg, StageCache(Home.default().cache))
 
 
+def trial_overrides(method: str, profile: str, preset: str,
+                    user: dict[str, Any]) -> dict[str, Any]:
+    """Every trial's flat config keys: the method, profile and preset, the user's keys, and
+    the data root made absolute (trials run in other working directories)."""
+    from wsss import config
+
+    overrides = {"method": method, "profile": profile, "preset": preset, **user}
+    root = overrides.get("data/root") or config.resolve(overrides).data.root
+    overrides["data/root"] = os.path.abspath(os.path.expanduser(root))
+    return overrides
+
+
 def study_run(args: argparse.Namespace) -> int:
     from search_spaces import method_of
     from wsss import config
@@ -49,12 +61,10 @@ def study_run(args: argparse.Namespace) -> int:
     home = Home.default()
     # a space or grid runs its method's pipeline and objective unless told otherwise
     method = method_of(args.grid or args.space)
-    overrides = {"method": method.name, "profile": args.profile, "preset": args.preset,
-                 **config.parse_overrides(args.overrides)}
+    overrides = trial_overrides(method.name, args.profile, args.preset,
+                                config.parse_overrides(args.overrides))
     args.objective = args.objective or method.objective
     until = args.until or (method.grid_until if args.grid else "")
-    root = overrides.get("data/root") or config.resolve(overrides).data.root
-    overrides["data/root"] = os.path.abspath(os.path.expanduser(root))  # trials run elsewhere
     _check_until(config.resolve(overrides), args.objective, until)  # fail now, not in a trial
     name = args.name or f"{args.grid or args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
     if home.spec_path(name).exists():
@@ -67,6 +77,7 @@ def study_run(args: argparse.Namespace) -> int:
                      seed=args.seed, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
     _ensure_data(overrides)
     home.save(spec)
+    _init_ray(home)
     return _finish(launch(spec, home), spec, home)
 
 
@@ -89,6 +100,7 @@ def study_resume(args: argparse.Namespace) -> int:
     home = Home.default()
     spec = home.load(args.name)
     _ensure_data(spec.overrides)
+    _init_ray(home)
     return _finish(launch(spec, home, resume=True), spec, home)
 
 

@@ -1,0 +1,155 @@
+"""`wsss reproduce`: the papers' ablation tables and claims from one command.
+
+Runs, for every seed, one study per grid the paper's tables need (DRS: ``drs1``, ``drs2``,
+``drs3``; SSENet: ``sse1`` and ``sse2``, or ``sse2-synthetic`` on a synthetic profile), all
+sharing the stage cache, so a point two grids hold (Table 2's learnable row is Table 1's)
+is computed once. A study of that name that already finished is reused and an interrupted
+one resumed, so rerunning the command after a stop only computes what is missing. The tables
+are then built from all those studies' trials together (a cell averages the seeds of one
+setting, ``analysis.tables.cells_by``) and written with the claims section
+(``analysis.claims``) under ``WSSS_HOME/reproduce/<name>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from study.spec import Home, StudySpec
+
+PAPERS: dict[str, tuple[str, ...]] = {"drs": ("drs1", "drs2", "drs3"),
+                                      "ssenet": ("sse1", "sse2")}
+TABLES: dict[str, tuple[str, ...]] = {"drs": ("drs1", "drs2", "drs3"),
+                                      "ssenet": ("sse1", "sse2")}
+
+
+def grids(paper: str, profile: str) -> tuple[str, ...]:
+    """The grids a paper's tables need; SSENet's Table 2 has a 64-px variant for synthetic
+    profiles (the scale ranges x 64 / 448)."""
+    return tuple("sse2-synthetic" if g == "sse2" and profile != "voc" else g
+                 for g in PAPERS[paper])
+
+
+def _spec(name: str, grid: str, seed: int, args: argparse.Namespace,
+          home: Home) -> tuple[StudySpec, bool]:
+    """The study of one (grid, seed), and whether it must be resumed rather than created."""
+    from search_spaces import method_of
+    from study.commands import _check_until, trial_overrides
+    from wsss import config
+
+    if home.spec_path(name).exists():
+        return home.load(name), True
+    method = method_of(grid)
+    overrides = trial_overrides(method.name, args.profile, args.preset,
+                                {**config.parse_overrides(args.overrides), "seed": seed})
+    _check_until(config.resolve(overrides), method.objective, method.grid_until)
+    return StudySpec(name=name, grid=grid, objective=method.objective, until=method.grid_until,
+                     overrides=overrides, concurrency=args.concurrency,
+                     cpus_per_trial=args.cpus_per_trial, gpus_per_stage=args.gpus_per_stage,
+                     seed=seed, created=time.strftime("%Y-%m-%dT%H:%M:%S")), False
+
+
+def reproduce(args: argparse.Namespace) -> int:
+    from study.commands import _ensure_data, _init_ray
+    from study.runner import launch
+
+    home = Home.default()
+    _split_seeds(args)
+    papers = list(PAPERS) if args.paper == "all" else [args.paper]
+    name = args.name or f"reproduce-{args.paper}-{args.profile}"
+    studies, timings, start = [], [], time.perf_counter()
+    for paper in papers:
+        for grid in grids(paper, args.profile):
+            for seed in args.seeds:
+                study = f"{name}-{grid}-s{seed}"
+                spec, known = _spec(study, grid, seed, args, home)
+                studies.append(study)
+                if known and spec.status == "complete":
+                    print(f"[{study}] complete: reused")
+                    continue
+                _ensure_data(spec.overrides)
+                _init_ray(home)
+                if not known:
+                    home.save(spec)
+                began = time.perf_counter()
+                summary = launch(spec, home, resume=known)
+                timings.append((study, time.perf_counter() - began, summary["status"]))
+                print(f"[{study}] {summary['status']}: {summary['trials']}/{spec.num_samples} "
+                      f"trials in {timings[-1][1]:.0f} s", flush=True)
+    out = write_report(name, papers, studies, home, timings, time.perf_counter() - start)
+    print(out.read_text())
+    print(f"\ntables, figures and report: {out.parent}")
+    return 0 if all(status == "complete" for _, _, status in timings) else 1
+
+
+def _split_seeds(args: argparse.Namespace) -> None:
+    """``--seeds 0 1 data/root=X``: argparse hands the overrides to ``--seeds``."""
+    from wsss.config import ConfigError
+
+    items = [str(s) for s in args.seeds]
+    args.overrides = [*[s for s in items if "=" in s], *args.overrides]
+    try:
+        args.seeds = [int(s) for s in items if "=" not in s]
+    except ValueError as err:
+        raise ConfigError(f"--seeds: {err}") from None
+    if not args.seeds:
+        raise ConfigError("--seeds: at least one seed")
+
+
+def write_report(name: str, papers: list[str], studies: list[str], home: Home,
+                 timings: list[tuple[str, float, str]], seconds: float) -> Path:
+    """Tables over all the studies' trials, their figures, and the claims, under
+    ``WSSS_HOME/reproduce/<name>``."""
+    import pandas as pd
+
+    from analysis import claims, report
+    from analysis.runs import StudyNotFound, load_trials
+    from analysis.tables import builders
+    from wsss.methods import METHODS
+
+    frames = []
+    for study in studies:
+        try:
+            frames.append(load_trials(study, home.tracking_uri))
+        except StudyNotFound:
+            pass
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"method": []})
+    tables = [builders()[key](df, METHODS[paper].objective)
+              for paper in papers for key in TABLES[paper]]
+    verdicts = claims.check(tables, papers)
+    lines = [f"Studies ({len(studies)}, one per grid and seed): {', '.join(studies)}.",
+             f"Wall time of this command: {seconds:.0f} s "
+             f"(load average at the end {_load()}).", ""]
+    lines += [f"- `{s}`: {status} in {t:.0f} s" for s, t, status in timings]
+    lines += ["", "Pseudo-label mIoU is scored on the train split (as both papers do), the "
+              "final mIoU on val; a grid runs every point once, so nothing here was selected "
+              "on these numbers.", "", "## Claims", "",
+              "Each of the papers' qualitative claims, checked on our tables "
+              "(docs in `analysis/claims.py`: within noise = at most 2 standard errors "
+              "apart with >= 2 seeds; a single seed has no spread).", "",
+              claims.markdown(verdicts), ""]
+    return report.write_tables(f"Reproduction `{name}`", tables,
+                               home.root / "reproduce" / name, preamble=lines)
+
+
+def _load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    cmd = sub.add_parser("reproduce", help="run the grids of a paper's tables and write the "
+                         "tables with the paper's claims checked")
+    cmd.add_argument("--paper", default="drs", choices=["drs", "ssenet", "all"])
+    cmd.add_argument("--profile", default="quick", help="dataset scale: quick, tiny, full, voc")
+    cmd.add_argument("--preset", default="reference", help="reference (authors' code) or paper")
+    cmd.add_argument("--seeds", nargs="+", default=["0"], help="config seeds (key=value items "
+                     "after them are overrides)")
+    cmd.add_argument("--name", help="prefix of the studies (default: reproduce-PAPER-PROFILE)")
+    cmd.add_argument("--concurrency", type=int, default=1, help="trials at once")
+    cmd.add_argument("--cpus-per-trial", type=float, default=float(os.cpu_count() or 1))
+    cmd.add_argument("--gpus-per-stage", type=float, default=0.0,
+                     help="> 0: training stages run as Ray tasks with this GPU share")
+    cmd.add_argument("overrides", nargs="*", help="key=value for every trial")
+    cmd.set_defaults(func=reproduce)
