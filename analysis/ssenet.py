@@ -15,7 +15,16 @@ PAPER_TABLE2 = {("baseline", "[448, 768]"): 47.3, ("baseline", "[224, 768]"): 46
                 ("SSENet (0.5)", "[448, 768]"): 48.9}
 
 
+def _range_name(value) -> str | None:
+    """``choice/scale_range`` as logged ("[448, 768]"), or read back as a list by YAML."""
+    if isinstance(value, (list, tuple)):
+        return str(list(value))
+    return value if isinstance(value, str) else None
+
+
 def sse_table1(df: pd.DataFrame, metric: str) -> Table:
+    # Table 1 is at the paper's scale range: a Table 2 trial at another range is not a row
+    df = df[[_range_name(n) in (None, "[448, 768]") for n in col(df, "choice/scale_range")]]
     rate = col(df, "classifier/ser_rate")  # SSENet stages: the SSENet issue
     keys = pd.Series(["baseline" if r is None or r != r else f"{float(r):.1f}" for r in rate],
                      index=df.index) if "classifier/ser_rate" in df else pd.Series(
@@ -40,8 +49,7 @@ def sse_table2(df: pd.DataFrame, metric: str) -> Table:
     named = col(df, "choice/scale_range")  # the paper's range a synthetic grid stands for
     rates = col(df, "classifier/ser_rate")
     keys = pd.Series([(("baseline" if r is None or r != r else f"SSENet ({float(r):.1f})"),
-                       str(list(n)) if isinstance(n, (list, tuple)) else  # yaml read it back
-                       str(list(s)) if s is not None else None)
+                       _range_name(n) or (str(list(s)) if s is not None else None))
                       for r, s, n in zip(rates, ranges, named, strict=True)], index=df.index)
     cam = cells_by(df, "cam/miou", keys)
     for (model, rng), paper in PAPER_TABLE2.items():
