@@ -82,10 +82,17 @@ def study_run(args: argparse.Namespace) -> int:
 
 
 def _check_until(cfg: Any, objective: str, until: str) -> None:
-    """``until`` must be a stage of the trials' pipeline, at or after the objective's."""
+    """``until`` must be a stage of the trials' pipeline, at or after the objective's; the
+    objective may not read the held-out reporting split unless the run is marked oracle."""
     from wsss.config import ConfigError
     from wsss.pipeline import plan, stage_of_metric
+    from wsss.stages.evaluate import REPORT
 
+    if f"/{REPORT}/" in objective and not cfg.oracle:
+        raise ConfigError(f"the objective {objective} is scored on the held-out reporting split "
+                          f"data/report_split={cfg.data.report_split!r}: select on "
+                          f"{objective.replace(f'/{REPORT}/', '/')} (data/val_split) instead, "
+                          "or set oracle=true to record the run as peeking")
     names = [n for n, _ in plan(cfg)]
     needed = stage_of_metric(objective).name
     if until and until not in names:

@@ -4,7 +4,9 @@ Runs, for every seed, one study per grid the paper's tables need (DRS: ``drs1``,
 ``drs3``; SSENet: ``sse1`` and ``sse2``, or ``sse2-synthetic`` on a synthetic profile), all
 sharing the stage cache, so a point two grids hold (Table 2's learnable row is Table 1's)
 is computed once. A study of that name that already finished is reused and an interrupted
-one resumed, so rerunning the command after a stop only computes what is missing. The tables
+one resumed, so rerunning the command after a stop only computes what is missing; one made by
+another resolved configuration or stage code version is left alone and the study runs again
+as ``<name>-vN``. The tables
 are then built from all those studies' trials together (a cell averages the seeds of one
 setting, ``analysis.tables.cells_by``) and written with the claims section
 (``analysis.claims``) under ``WSSS_HOME/reproduce/<name>/``.
@@ -13,14 +15,18 @@ setting, ``analysis.tables.cells_by``) and written with the claims section
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
+import itertools
+import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from study.spec import Home, StudySpec
 
-PAPERS: dict[str, tuple[str, ...]] = {"drs": ("drs1", "drs2", "drs3"),
-                                      "ssenet": ("sse1", "sse2")}
+# A paper's tables, each with the grid of the same name (sse2: see ``grids``)
 TABLES: dict[str, tuple[str, ...]] = {"drs": ("drs1", "drs2", "drs3"),
                                       "ssenet": ("sse1", "sse2")}
 
@@ -29,26 +35,49 @@ def grids(paper: str, profile: str) -> tuple[str, ...]:
     """The grids a paper's tables need; SSENet's Table 2 has a 64-px variant for synthetic
     profiles (the scale ranges x 64 / 448)."""
     return tuple("sse2-synthetic" if g == "sse2" and profile != "voc" else g
-                 for g in PAPERS[paper])
+                 for g in TABLES[paper])
 
 
 def _spec(name: str, grid: str, seed: int, args: argparse.Namespace,
           home: Home) -> tuple[StudySpec, bool]:
-    """The study of one (grid, seed), and whether it must be resumed rather than created."""
+    """The study of one (grid, seed), and whether it exists already (to reuse or resume).
+
+    An existing study is taken only if it was made by the same resolved configuration and
+    stage code versions (``signature``); otherwise the next free ``<name>-vN`` is used, so a
+    study run before a code or default change is never passed off as a current one."""
     from search_spaces import method_of
     from study.commands import _check_until, trial_overrides
     from wsss import config
 
-    if home.spec_path(name).exists():
-        return home.load(name), True
     method = method_of(grid)
     overrides = trial_overrides(method.name, args.profile, args.preset,
                                 {**config.parse_overrides(args.overrides), "seed": seed})
     _check_until(config.resolve(overrides), method.objective, method.grid_until)
-    return StudySpec(name=name, grid=grid, objective=method.objective, until=method.grid_until,
-                     overrides=overrides, concurrency=args.concurrency,
-                     cpus_per_trial=args.cpus_per_trial, gpus_per_stage=args.gpus_per_stage,
-                     seed=seed, created=time.strftime("%Y-%m-%dT%H:%M:%S")), False
+    fresh = StudySpec(name=name, grid=grid, objective=method.objective,
+                      until=method.grid_until, overrides=overrides,
+                      concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
+                      gpus_per_stage=args.gpus_per_stage, seed=seed,
+                      created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                      signature=signature(overrides))
+    for k in itertools.count(1):
+        study = name if k == 1 else f"{name}-v{k}"
+        if not home.spec_path(study).exists():
+            return dataclasses.replace(fresh, name=study), False
+        old = home.load(study)
+        if old.signature == fresh.signature:
+            return old, True
+        print(f"[{study}] made by another configuration or code version: not reused")
+    raise AssertionError("unreachable")
+
+
+def signature(overrides: dict[str, Any]) -> str:
+    """Digest of the resolved base configuration and every stage's code version."""
+    from wsss import config
+    from wsss.pipeline import STAGES
+
+    flat = config.flatten(config.resolve(overrides))
+    what = {"config": flat, "stages": {n: s.version for n, s in STAGES.items()}}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def reproduce(args: argparse.Namespace) -> int:
@@ -57,14 +86,14 @@ def reproduce(args: argparse.Namespace) -> int:
 
     home = Home.default()
     _split_seeds(args)
-    papers = list(PAPERS) if args.paper == "all" else [args.paper]
+    papers = list(TABLES) if args.paper == "all" else [args.paper]
     name = args.name or f"reproduce-{args.paper}-{args.profile}"
     studies, timings, start = [], [], time.perf_counter()
     for paper in papers:
         for grid in grids(paper, args.profile):
             for seed in args.seeds:
-                study = f"{name}-{grid}-s{seed}"
-                spec, known = _spec(study, grid, seed, args, home)
+                spec, known = _spec(f"{name}-{grid}-s{seed}", grid, seed, args, home)
+                study = spec.name
                 studies.append(study)
                 if known and spec.status == "complete":
                     print(f"[{study}] complete: reused")
@@ -123,15 +152,27 @@ def write_report(name: str, papers: list[str], studies: list[str], home: Home,
              f"Wall time of this command: {seconds:.0f} s "
              f"(load average at the end {_load()}).", ""]
     lines += [f"- `{s}`: {status} in {t:.0f} s" for s, t, status in timings]
-    lines += ["", "Pseudo-label mIoU is scored on the train split (as both papers do), the "
-              "final mIoU on val; a grid runs every point once, so nothing here was selected "
-              "on these numbers.", "", "## Claims", "",
+    lines += ["", _splits_line(df), "", "## Claims", "",
               "Each of the papers' qualitative claims, checked on our tables "
               "(docs in `analysis/claims.py`: within noise = at most 2 standard errors "
               "apart with >= 2 seeds; a single seed has no spread).", "",
               claims.markdown(verdicts), ""]
     return report.write_tables(f"Reproduction `{name}`", tables,
                                home.root / "reproduce" / name, preamble=lines)
+
+
+def _splits_line(df: Any) -> str:
+    """Which split selection may read and which one the final columns report."""
+    from analysis.tables import col
+
+    def named(key: str) -> str:
+        return "/".join(sorted({str(v) for v in col(df, key).dropna() if str(v)})) or "none"
+
+    held, select = named("data/report_split"), named("data/val_split")
+    return (f"Splits: pseudo-label mIoU on {named('data/eval_split')} (as both papers do); "
+            f"final mIoU selected on {select} (`seg/...`, what an objective may read) and "
+            f"reported on {held} (`seg/report/...`, held out, never selected on). A grid "
+            "runs every point once, so nothing in these tables was selected on any split.")
 
 
 def _load() -> str:

@@ -34,6 +34,7 @@ class StudySpec:
     seed: int = 0
     status: str = "created"  # created -> running -> complete | incomplete
     created: str = ""
+    signature: str = ""  # wsss reproduce: resolved config + stage versions (reuse only if equal)
 
     @property
     def num_samples(self) -> int:

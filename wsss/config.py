@@ -62,7 +62,12 @@ class DataConfig:
     root: str = field(default="data/VOC2012", metadata=OUTSIDE_KEY)
     train_split: str = "train_aug"  # list the classifier trains on (10,582 images on VOC)
     eval_split: str = "train"  # list pseudo labels are scored on (VOC train, 1,464 images)
-    val_split: str = "val"  # list the final segmentation is scored on
+    # selection vs reporting (docs/method.md §5.13): the final segmentation is scored on
+    # val_split (seg/*: what a study may select on) and on the held-out report_split
+    # (seg/report/*: what the tables print; "" = none). The profiles set them: VOC selects
+    # on train (SegmentationClass masks) and reports val; the synthetic benchmark val / test.
+    val_split: str = "val"
+    report_split: str = ""
     labels: Literal["list", "npy", "masks"] = "list"  # image labels: DRS list, psa npy, or masks
     list_dir: str = ""  # folder of split lists; "" = <root>/ImageSets/Segmentation
     cls_labels: str = ""  # psa cls_labels.npy; "" = <root>/cls_labels.npy
@@ -72,6 +77,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         check(self.workers >= -1, "workers", "must be >= 0, or -1 (auto)")
+        check(self.report_split != self.val_split, "report_split",
+              f"equals data/val_split ({self.val_split!r}): the reported split must be held out "
+              "from selection ('' reports none)")
 
 
 @dataclass(frozen=True)
@@ -335,6 +343,7 @@ SEGMENTERS: dict[str, dict[str, Any]] = {
 # Dataset scale: sizes, architecture width and budgets. Applied after the preset, so these
 # fields mean "what fits this dataset", whichever preset is chosen.
 _SYNTHETIC = {
+    "data/report_split": "test",  # held out: generated with its own seed stream
     "pretrain/source": "synthetic",
     "classifier/arch": "narrow",
     "classifier/optimizer": "adam",
@@ -367,7 +376,8 @@ _SYNTHETIC = {
     "segment/checkpoint_every": 50,
 }
 PROFILES: dict[str, dict[str, Any]] = {
-    "voc": {},
+    # selection on VOC train (1,464 images with SegmentationClass masks), reporting on val
+    "voc": {"data/val_split": "train", "data/report_split": "val"},
     "quick": {**_SYNTHETIC, "data/root": "data/synth-quick"},
     "tiny": {**_SYNTHETIC, "data/root": "data/synth-tiny", "pretrain/epochs": 1,
              "classifier/epochs": 1, "refine/epochs": 1, "classifier/batch_size": 16,

@@ -189,6 +189,26 @@ def test_refinement_trials_fill_table3_and_stay_out_of_tables_1_and_2(store: str
     assert [rows[k][2] for k in rows] == [62.9, 63.5, 62.8, 63.6]
 
 
+def test_final_columns_report_the_held_out_split(store: str) -> None:
+    """With a reporting split scored, the final columns are its numbers (never the selection
+    split's), and the caption names both splits."""
+    mlflow.set_experiment("held")
+    with mlflow.start_run(tags={"kind": "study"}) as study:
+        mlflow.log_params({"study/objective": "pseudo/miou"})
+    for seed, v in ((0, 0.70), (1, 0.72)):
+        _trial(study.info.run_id,
+               {"classifier/drs": "learnable", "classifier/drs_layers": ALL, "seed": seed,
+                "data/val_split": "val", "data/report_split": "test"},
+               {"pseudo/miou": v, "seg/miou": 0.9, "seg/miou_crf": 0.9,
+                "seg/report/miou": v - 0.1, "seg/report/miou_crf": v - 0.05})
+    t = drs_table1(load_trials("held"), "pseudo/miou")
+    assert t.columns == ["ours (pseudo/miou)", "ours: final mIoU (seg/report/miou)",
+                         "ours: final mIoU + CRF (seg/report/miou_crf)", "paper"]
+    assert "on test (held out); selection reads val" in t.caption
+    row = dict((labels[0], cells) for labels, cells in t.rows)["learnable"]
+    assert [c.text(100) for c in row[1:3]] == ["61.0 ± 1.4 (n=2)", "66.0 ± 1.4 (n=2)"]
+
+
 def test_cli_prints_tables_and_refuses_unknown_or_empty(store: str, capsys) -> None:
     assert main(["tables", "s", "--table", "drs1"]) == 0
     assert "| learnable | 72.0 ± 2.8 (n=2) | – | 62.9 |" in capsys.readouterr().out

@@ -51,7 +51,7 @@ def test_grids_and_spaces_pick_their_method_and_objective() -> None:
 
 def test_a_missing_image_stops_the_run_before_training(tiny_copy: Path, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
-    missing = next((tiny_copy / "JPEGImages").glob("*.jpg"))
+    missing = next((tiny_copy / "JPEGImages").glob("2026_*.jpg"))  # a train image
     missing.unlink()
     code = main(["run", "--cache", str(tmp_path / "cache"), "--until", "pretrain",
                  "profile=tiny", f"data/root={tiny_copy}", "data/workers=0"])
@@ -130,5 +130,13 @@ def test_until_defaults_to_the_papers_stage_and_is_checked(monkeypatch, capsys,
                                               "--until 'cams'")):
         assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", *args]) == 2
         assert named in capsys.readouterr().err
+    # selection never reads the held-out reporting split, unless the run says it peeks
+    assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", "--objective",
+                 "seg/report/miou_crf", "--name", "peek"]) == 2
+    err = capsys.readouterr().err
+    assert "held-out reporting split data/report_split='test'" in err and "seg/miou_crf" in err
     assert len(launched) == 3  # the refused ones saved no spec either
     assert {p.stem for p in (tmp_path / "studies").iterdir()} == {"g", "s", "c"}
+    assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", "--objective",
+                 "seg/report/miou", "--name", "o", "oracle=true"]) == 0
+    assert launched[-1].objective == "seg/report/miou"

@@ -5,6 +5,7 @@ launch is tested in test_study.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -80,3 +81,14 @@ def test_reproduce_runs_every_grid_per_seed_then_reuses_them(fake_home, tiny_roo
     launched.clear()
     assert main(argv) == 0
     assert launched == [] and "reused" in capsys.readouterr().out
+    assert "Splits: pseudo-label mIoU on train" in report.read_text()
+    # a study made by another configuration or stage code is not passed off as current:
+    # the next free name runs it, and only the new studies fill the tables
+    path = home / "studies" / "reproduce-drs-tiny-drs1-s0.json"
+    stale = json.loads(path.read_text())
+    path.write_text(json.dumps({**stale, "signature": "older-code"}))
+    assert main(argv) == 0
+    assert launched == ["reproduce-drs-tiny-drs1-s0-v2"]
+    assert "drs1-s0] made by another configuration" in capsys.readouterr().out
+    assert "reproduce-drs-tiny-drs1-s0-v2" in report.read_text()
+    assert "reproduce-drs-tiny-drs1-s0," not in report.read_text()

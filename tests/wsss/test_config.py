@@ -66,6 +66,16 @@ def test_bad_keys_and_values_name_the_key(overrides: dict, named: str) -> None:
         config.resolve(overrides, cls=_Outer)
 
 
+def test_selection_and_reporting_splits_are_apart() -> None:
+    """docs/method.md §5 item 13: the profiles keep the two roles on different splits."""
+    quick, voc = config.resolve({"profile": "quick"}), config.resolve({})
+    assert (quick.data.val_split, quick.data.report_split) == ("val", "test")
+    assert (voc.data.val_split, voc.data.report_split) == ("train", "val")
+    with pytest.raises(ConfigError, match="data/report_split: equals data/val_split"):
+        config.resolve({"profile": "quick", "data/report_split": "val"})
+    assert config.resolve({"data/report_split": ""}).data.report_split == ""
+
+
 def test_unknown_key_error_lists_the_allowed_keys() -> None:
     with pytest.raises(ConfigError) as err:
         config.resolve({"data/rooot": "/x"})

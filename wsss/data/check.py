@@ -303,6 +303,8 @@ def requirements(cfg: Any, stages: Sequence[str]) -> dict[str, tuple[str, ...]]:
         out[d.train_split].append(gt)
     if "evaluate" in stages:
         out[d.val_split].append(gt)
+        if d.report_split:
+            out.setdefault(d.report_split, ["JPEGImages"]).append(gt)
     if d.labels == "masks":
         for folders in out.values():
             folders.append(gt)

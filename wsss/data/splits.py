@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,21 @@ def map_records(cfg: Any, layout: VocLayout) -> list[Record]:
 def ensure_data(cfg: Any) -> bool:
     """The synthetic profiles generate their benchmark (preset = profile name) into an absent
     or empty ``data/root`` on first use; returns True when it was generated now. A folder
-    with contents is a dataset to check and read, never one to overwrite."""
-    from wsss.data.synthetic import generate
+    with contents is a dataset to check and read, never one to overwrite, unless it is this
+    benchmark written by an older format version (then it is regenerated, same seed and
+    parameters)."""
+    from wsss.data.synthetic import generate, is_outdated, params_of, read_meta
 
     root = Path(cfg.data.root).expanduser()
-    if cfg.profile not in SYNTHETIC_PROFILES or (root.is_dir() and any(root.iterdir())):
+    if cfg.profile not in SYNTHETIC_PROFILES:
         return False
+    if root.is_dir() and any(root.iterdir()):
+        meta = read_meta(root)
+        if meta is None or not is_outdated(meta):
+            return False
+        # our own benchmark in an older format (before the `test` split): the same images again
+        print(f"wsss: {root}: synthetic benchmark format {meta.get('version')}, regenerating",
+              file=sys.stderr)
+        return not generate(root, meta.get("preset", cfg.profile), seed=meta.get("seed", 0),
+                            params=params_of(meta)).get("reused")
     return not generate(root, cfg.profile, seed=0).get("reused")

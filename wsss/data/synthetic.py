@@ -51,6 +51,7 @@ class SynthParams:
     n_train: int = 3000  # train_aug images
     n_train_subset: int = 500  # the first n of train_aug also form 'train' (VOC's 1,464)
     n_val: int = 500
+    n_test: int = -1  # held-out reporting split (docs/synthetic.md §splits); -1 = n_val
     classes: int = 8  # K foreground classes
     objects: tuple[int, int] = (1, 2)  # objects per image (inclusive range)
     axis: tuple[float, float] = (0.19, 0.41)  # body semi-major axis (v4: 12-26 px at 64)
@@ -74,7 +75,8 @@ PRESETS: dict[str, SynthParams] = {
     "quick": SynthParams(),
     "full": SynthParams(size=128, n_train=10582, n_train_subset=1464, n_val=1449),
 }
-SPLIT_CODES = {"train": 0, "val": 1}
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}  # each split its own seed stream
+FORMAT_VERSION = 2  # 2: the held-out `test` split
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +248,10 @@ def _boundary_band(mask: np.ndarray, width: int) -> np.ndarray:
 # writing the VOC layout
 
 
+def test_size(p: SynthParams) -> int:
+    return p.n_val if p.n_test < 0 else p.n_test
+
+
 def image_name(split: str, index: int) -> str:
     """VOC-like 11-character names (psa parses ``[-15:-4]`` of a path)."""
     return f"{2026 + SPLIT_CODES[split]}_{index:06d}"
@@ -278,22 +284,24 @@ def generate(out: str | Path, preset: str = "quick", seed: int = 0, workers: int
              params: SynthParams | None = None, force: bool = False) -> dict[str, Any]:
     """Write the benchmark to ``out`` atomically (temp folder, then rename); return its meta.
 
-    An existing folder with identical parameters is kept as it is (nothing regenerated).
+    An existing folder with identical parameters is kept as it is (nothing regenerated); one
+    written by an older format version of the same seed and parameters is regenerated (its
+    train and val images come out byte-identical: each image has its own seed stream).
     """
     p = params or PRESETS[preset]
     out = Path(out).expanduser().resolve()
-    meta = {"format": "wsss-synthetic", "version": 1, "preset": preset, "seed": seed,
+    meta = {"format": "wsss-synthetic", "version": FORMAT_VERSION, "preset": preset, "seed": seed,
             "params": dataclasses.asdict(p),
             "classes": ["background", *CLASS_NAMES[: p.classes]]}
-    if (out / META_FILE).exists() and not force:
-        try:
-            old = json.loads((out / META_FILE).read_text())
-        except ValueError as err:
-            raise ValueError(f"{out / META_FILE}: unreadable dataset metadata ({err})") from None
-        keys = ("version", "seed", "params")
-        if {k: old.get(k) for k in keys} == json.loads(json.dumps({k: meta[k] for k in keys})):
+    old = read_meta(out)
+    if old is not None and not force:
+        same = {k: meta[k] for k in ("seed", "params")}
+        if json.loads(json.dumps(same)) == {k: old.get(k) for k in same} \
+                and old.get("version") == FORMAT_VERSION:
             return {**old, "reused": True, "seconds": 0.0}
-        raise FileExistsError(f"{out}: holds a different dataset; pass force=True (--force)")
+        if not is_outdated(old, p, seed):
+            raise FileExistsError(f"{out}: holds a different dataset; pass force=True (--force)")
+        force = True  # the same dataset in an older format: regenerate it
     if out.exists() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out}: folder is not empty")
     start = time.perf_counter()
@@ -308,23 +316,24 @@ def generate(out: str | Path, preset: str = "quick", seed: int = 0, workers: int
         jobs = []
         subset = min(p.n_train_subset, p.n_train)
         groups = [("train", range(subset), True), ("train", range(subset, p.n_train), False),
-                  ("val", range(p.n_val), True)]
+                  ("val", range(p.n_val), True), ("test", range(test_size(p)), True)]
         for split, indices, voc_gt in groups:  # voc_gt: also write SegmentationClass
             idx = list(indices)
             n_chunks = max(1, min(workers * 4, len(idx) // 32))
             jobs += [(str(tmp), p, seed, split, idx[c::n_chunks], voc_gt) for c in range(n_chunks)]
-        if workers > 1 and p.n_train + p.n_val > 200:
+        if workers > 1 and p.n_train + p.n_val + test_size(p) > 200:
             with ProcessPoolExecutor(workers) as pool:
                 results = list(pool.map(_write_chunk, jobs))
         else:
             results = [_write_chunk(j) for j in jobs]
-        rows = {"train": {}, "val": {}}
+        rows: dict[str, dict] = {"train": {}, "val": {}, "test": {}}
         for job, chunk in zip(jobs, results, strict=True):
             for row in chunk:
                 rows[job[3]][row[0]] = row
         _write_lists(tmp, p, rows)
         meta["splits"] = {
-            "train_aug": p.n_train, "train": min(p.n_train_subset, p.n_train), "val": p.n_val}
+            "train_aug": p.n_train, "train": min(p.n_train_subset, p.n_train), "val": p.n_val,
+            "test": test_size(p)}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)
@@ -335,12 +344,43 @@ def generate(out: str | Path, preset: str = "quick", seed: int = 0, workers: int
     return {**meta, "seconds": round(time.perf_counter() - start, 2)}
 
 
+def read_meta(root: Path) -> dict[str, Any] | None:
+    """The generator's metadata of ``root`` (None: not a generated dataset)."""
+    path = Path(root) / META_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path}: unreadable dataset metadata ({err})") from None
+
+
+def is_outdated(meta: dict[str, Any], p: SynthParams | None = None,
+                seed: int | None = None) -> bool:
+    """``meta`` is our benchmark in an older format version (with the given parameters and
+    seed, when named; fields added since take their defaults)."""
+    if meta.get("format") != "wsss-synthetic" or meta.get("version", 0) >= FORMAT_VERSION:
+        return False
+    if seed is not None and meta.get("seed") != seed:
+        return False
+    return p is None or params_of(meta) == p
+
+
+def params_of(meta: dict[str, Any]) -> SynthParams:
+    """The ``SynthParams`` a metadata dict records (lists back to tuples; new fields default)."""
+    known = {f.name for f in dataclasses.fields(SynthParams)}
+    values = {k: tuple(v) if isinstance(v, list) else v
+              for k, v in meta.get("params", {}).items() if k in known}
+    return SynthParams(**values)
+
+
 def _write_lists(root: Path, p: SynthParams, rows: dict[str, dict[str, tuple]]) -> None:
     """VOC name lists, DRS ``*_cls.txt`` lists and psa ``cls_labels.npy``."""
     lists = root / "ImageSets" / "Segmentation"
     train = [image_name("train", i) for i in range(p.n_train)]
     splits = {"train_aug": train, "train": train[: p.n_train_subset],
-              "val": [image_name("val", i) for i in range(p.n_val)]}
+              "val": [image_name("val", i) for i in range(p.n_val)],
+              "test": [image_name("test", i) for i in range(test_size(p))]}
     splits["trainval"] = splits["train"] + splits["val"]
     labels: dict[str, list[int]] = {}
     for by_name in rows.values():

@@ -1,4 +1,5 @@
-"""Stage `evaluate`: the segmentation network on the val split, with and without dense CRF.
+"""Stage `evaluate`: the segmentation network on the selection split (``data/val_split``) and
+the held-out reporting split (``data/report_split``), with and without dense CRF.
 
 Each image is predicted at full resolution (logits upsampled with ``evaluate/align_corners``,
 softmax, optionally averaged with the flipped image; consecutive images of one size go
@@ -9,8 +10,11 @@ recipe's kernels (``wsss.ops.crf``) in a process pool. Scored against ``scoring/
 * ``seg/miou_gt`` and ``seg/miou_crf_gt``: the DeepLab-v2 code's (classes in the gt);
 * ``seg/miou_all`` and ``seg/miou_crf_all``: SSENet's mean over all classes;
 * per-class IoU ``seg/iou_<c>``; confusion matrices ``confusion.npy`` / ``confusion_crf.npy``;
-  predictions ``labels/`` (after CRF when on) and ``labels_raw/``; ``overlay.png``.
+  predictions ``labels/`` (after CRF when on) and ``labels_raw/``; ``overlay.png``;
+* the same for the reporting split as ``seg/report/...`` and under ``report/``: what the
+  tables print, and what no objective may select on (docs/method.md §5.13).
 """
+
 
 from __future__ import annotations
 
@@ -25,12 +29,14 @@ import torch.nn.functional as F
 from wsss import engine
 from wsss.artifacts import LABELS, SEGMENTER, load_model, save_label_png, segmenter_from_config
 from wsss.data.splits import open_layout, records
-from wsss.data.voc import InferenceDataset, load_image, load_mask
+from wsss.data.voc import InferenceDataset, VocLayout, load_image, load_mask
 from wsss.ops.crf import RECIPES, CrfParams, dense_crf, map_processes
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.runtime import Report, no_report, pick_device, write_json
 from wsss.stages import Stage
 from wsss.viz import write_overlay
+
+REPORT = "report"  # metric infix and sub-folder of the held-out reporting split
 
 
 @torch.no_grad()
@@ -65,13 +71,12 @@ def _crf_job(args: tuple[str, Path, np.ndarray, CrfParams]) -> tuple[str, np.nda
     return name, q.argmax(axis=0).astype(np.uint8)
 
 
-def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
-        report: Report = no_report) -> dict[str, float]:
-    e, device = cfg.evaluate, pick_device(cfg.device)
-    layout = open_layout(cfg)
-    model = load_model(inputs["segment"] / SEGMENTER, lambda n: segmenter_from_config(cfg, n),
-                       device, channels_last=cfg.channels_last)
-    recs = records(cfg, layout, cfg.data.val_split)
+def score_split(model: torch.nn.Module, cfg: Any, layout: VocLayout, split: str,
+                out_dir: Path, device: torch.device) -> dict[str, float]:
+    """Predict ``split``, CRF it, score both; labels and confusion matrices into ``out_dir``.
+    Metric names without the ``seg/`` prefix (``miou``, ``miou_crf``, ``iou_3``, ...)."""
+    e = cfg.evaluate
+    recs = records(cfg, layout, split)
     c = layout.num_classes + 1
     raw_cm, crf_cm = ConfusionMatrix(c), ConfusionMatrix(c)
     gts: dict[str, np.ndarray] = {}
@@ -101,19 +106,34 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     for name, pred in map_processes(_crf_job, crf_inputs(), workers=e.workers):
         crf_cm.update(pred, gts.pop(name), name=name)
         save_label_png(pred, out_dir / LABELS / f"{name}.png")
-    metrics = {"seg/miou": raw_cm.miou("nanmean"), "seg/miou_gt": raw_cm.miou("nanmean_gt"),
-               "seg/miou_all": raw_cm.miou("mean")}
-    metrics.update({f"seg/iou_{k}": float(v) for k, v in enumerate(raw_cm.iou())})
+    metrics = {"miou": raw_cm.miou("nanmean"), "miou_gt": raw_cm.miou("nanmean_gt"),
+               "miou_all": raw_cm.miou("mean")}
+    metrics.update({f"iou_{k}": float(v) for k, v in enumerate(raw_cm.iou())})
     np.save(out_dir / "confusion.npy", raw_cm.counts)
     if e.crf:
-        metrics.update({"seg/miou_crf": crf_cm.miou("nanmean"),
-                        "seg/miou_crf_gt": crf_cm.miou("nanmean_gt"),
-                        "seg/miou_crf_all": crf_cm.miou("mean")})
-        metrics.update({f"seg/iou_crf_{k}": float(v) for k, v in enumerate(crf_cm.iou())})
+        metrics.update({"miou_crf": crf_cm.miou("nanmean"),
+                        "miou_crf_gt": crf_cm.miou("nanmean_gt"),
+                        "miou_crf_all": crf_cm.miou("mean")})
+        metrics.update({f"iou_crf_{k}": float(v) for k, v in enumerate(crf_cm.iou())})
         np.save(out_dir / "confusion_crf.npy", crf_cm.counts)
-    write_json({"classes": list(layout.classes)}, out_dir / "classes.json")
+    return metrics
+
+
+def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
+        report: Report = no_report) -> dict[str, float]:
+    e, device = cfg.evaluate, pick_device(cfg.device)
+    layout = open_layout(cfg)
+    model = load_model(inputs["segment"] / SEGMENTER, lambda n: segmenter_from_config(cfg, n),
+                       device, channels_last=cfg.channels_last)
+    selected = score_split(model, cfg, layout, cfg.data.val_split, out_dir, device)
+    metrics = {f"seg/{k}": v for k, v in selected.items()}
+    if cfg.data.report_split:  # held out: the tables' numbers, never an objective
+        held = score_split(model, cfg, layout, cfg.data.report_split, out_dir / REPORT, device)
+        metrics.update({f"seg/{REPORT}/{k}": v for k, v in held.items()})
+    write_json({"classes": list(layout.classes), "selection_split": cfg.data.val_split,
+                "report_split": cfg.data.report_split}, out_dir / "classes.json")
     if e.overlays:
-        names = [r.name for r in recs[: e.overlays]]
+        names = [r.name for r in records(cfg, layout, cfg.data.val_split)[: e.overlays]]
         scale = max(1, 256 // max(1, load_mask(layout.mask_path(names[0], cfg.scoring.gt_dir),
                                                layout.num_classes).shape[0]))
         write_overlay(out_dir, layout, names, out_dir / "overlay.png", gt_dir=cfg.scoring.gt_dir,
@@ -124,4 +144,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="evaluate", run=run, section="evaluate", prefix="seg",
-    reads=("data/", "evaluate/", "scoring/"), score="seg/miou", gpu=False, version="2")
+    reads=("data/", "evaluate/", "scoring/"), score="seg/miou", gpu=False, version="3")

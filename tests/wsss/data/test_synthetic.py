@@ -26,12 +26,15 @@ def _tree_digest(root: Path) -> str:
 def test_writes_the_voc_layout(tiny_root: Path) -> None:
     p = PRESETS["tiny"]
     lists = tiny_root / "ImageSets" / "Segmentation"
-    for name in ("train_aug", "train", "val", "trainval", "train_aug_cls", "train_cls", "val_cls"):
+    for name in ("train_aug", "train", "val", "test", "trainval", "train_aug_cls", "train_cls",
+                 "val_cls", "test_cls"):
         assert (lists / f"{name}.txt").exists(), name
-    assert len(list((tiny_root / "JPEGImages").glob("*.jpg"))) == p.n_train + p.n_val
-    assert len(list((tiny_root / "SegmentationClassAug").glob("*.png"))) == p.n_train + p.n_val
-    # VOC's own masks exist for train (the subset) and val only, as in VOC
-    assert len(list((tiny_root / "SegmentationClass").glob("*.png"))) == p.n_train_subset + p.n_val
+    images = p.n_train + 2 * p.n_val  # test: as many as val
+    assert len(list((tiny_root / "JPEGImages").glob("*.jpg"))) == images
+    assert len(list((tiny_root / "SegmentationClassAug").glob("*.png"))) == images
+    # VOC's own masks exist for train (the subset), val and the held-out test
+    assert len(list((tiny_root / "SegmentationClass").glob("*.png"))) == \
+        p.n_train_subset + 2 * p.n_val
     meta = json.loads((tiny_root / "wsss_dataset.json").read_text())
     assert len(meta["classes"]) == p.classes + 1 and meta["classes"][0] == "background"
     assert "seconds" not in meta  # the file must not depend on timing (same seed, same bytes)
@@ -56,7 +59,7 @@ def test_file_formats(tiny_root: Path) -> None:
 
 def test_both_label_formats_agree_with_the_masks(tiny_root: Path) -> None:
     layout = VocLayout.open(tiny_root)
-    for split in ("train_aug", "val"):
+    for split in ("train_aug", "val", "test"):
         from_list = load_records(layout, split, "list")
         assert from_list == load_records(layout, split, "npy")
         assert from_list == load_records(layout, split, "masks")
@@ -80,6 +83,47 @@ def test_existing_dataset_is_kept_or_refused(tiny_copy: Path) -> None:
     with pytest.raises(FileExistsError, match="different dataset"):
         generate(tiny_copy, "tiny", seed=1)
     assert _tree_digest(tiny_copy) == before
+
+
+def test_test_split_is_held_out_on_its_own_seed_stream(tiny_root: Path) -> None:
+    layout = VocLayout.open(tiny_root)
+    val = [r.name for r in load_records(layout, "val", "list")]
+    test = [r.name for r in load_records(layout, "test", "list")]
+    assert len(test) == len(val) and not set(test) & set(val)
+    trainval = (tiny_root / "ImageSets" / "Segmentation" / "trainval.txt").read_text().split()
+    assert not set(test) & set(trainval)  # never in a list a stage trains or selects on
+    # index i of val and of test are different draws, not copies
+    for a, b in zip(val[:4], test[:4], strict=True):
+        assert (tiny_root / "JPEGImages" / f"{a}.jpg").read_bytes() != \
+            (tiny_root / "JPEGImages" / f"{b}.jpg").read_bytes()
+
+
+def test_an_older_format_is_regenerated_with_the_same_images(tiny_copy: Path) -> None:
+    """A version-1 folder (before `test`) is upgraded in place: train and val bytes unchanged."""
+    def digest(split: str) -> str:
+        names = (tiny_copy / "ImageSets" / "Segmentation" / f"{split}.txt").read_text().split()
+        h = hashlib.sha256()
+        for n in names:
+            for folder, ext in (("JPEGImages", "jpg"), ("SegmentationClassAug", "png"),
+                                ("saliency_map", "png")):
+                h.update((tiny_copy / folder / f"{n}.{ext}").read_bytes())
+        return h.hexdigest()
+
+    before = {s: digest(s) for s in ("train_aug", "val")}
+    meta_path = tiny_copy / "wsss_dataset.json"
+    meta = json.loads(meta_path.read_text())
+    meta["version"] = 1
+    del meta["params"]["n_test"]
+    meta_path.write_text(json.dumps(meta))
+    (tiny_copy / "ImageSets" / "Segmentation" / "test.txt").unlink()
+    out = generate(tiny_copy, "tiny", seed=0)
+    assert not out.get("reused") and out["version"] == synthetic.FORMAT_VERSION
+    assert {s: digest(s) for s in before} == before
+    assert (tiny_copy / "ImageSets" / "Segmentation" / "test.txt").exists()
+    meta["version"], meta["seed"] = 1, 5  # another seed's older folder: not ours to rewrite
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(FileExistsError, match="different dataset"):
+        generate(tiny_copy, "tiny", seed=0)
 
 
 def test_failed_generation_leaves_nothing_behind(tmp_path: Path,

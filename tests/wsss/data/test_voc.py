@@ -47,7 +47,7 @@ def test_split_list_formats(tmp_path: Path) -> None:
 def test_layout_reads_class_names_and_splits(tiny_root: Path) -> None:
     layout = VocLayout.open(tiny_root)
     assert layout.num_classes == 8
-    assert layout.splits() == ["train", "train_aug", "trainval", "val"]
+    assert layout.splits() == ["test", "train", "train_aug", "trainval", "val"]
     assert layout.list_path("train_aug").name == "train_aug_cls.txt"  # DRS list preferred
     with pytest.raises(DataError, match="nope"):
         layout.list_path("nope")

@@ -41,6 +41,19 @@ def test_gt_upper_bound_skips_the_weak_stages(tiny_root: Path, tmp_path: Path) -
     assert single == pytest.approx(m, abs=1e-6)
     assert np.array_equal(np.load(tmp_path / "single" / "confusion_crf.npy"),
                           np.load(out / "confusion_crf.npy"))
+    # the held-out test split is scored apart (seg/report/...), on its own images, exactly as
+    # the selection split would be if it were the one selected on
+    selected = {p.stem for p in (out / "labels").glob("*.png")}
+    held = {p.stem for p in (out / "report" / "labels").glob("*.png")}
+    assert len(held) == 16 and not held & selected and all(n.startswith("2028_") for n in held)
+    assert np.load(out / "report" / "confusion.npy").sum() == 16 * 64 * 64
+    as_selection = evaluate.run(
+        _cfg(tiny_root, **{"segment/labels": "gt", "data/val_split": "test",
+                           "data/report_split": ""}),
+        {"segment": entries["segment"].path}, tmp_path / "as_selection")
+    for key in ("miou", "miou_crf", "miou_gt", "miou_all", "iou_crf_3"):
+        assert m[f"seg/report/{key}"] == pytest.approx(as_selection[f"seg/{key}"], abs=1e-9)
+    assert not any(k.startswith("seg/report/") for k in as_selection)
 
 
 @pytest.mark.slow
