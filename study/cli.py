@@ -11,6 +11,7 @@ Subcommands import what they need when they run, so `wsss data ...` never pays f
     wsss study resume NAME | wsss study ls | wsss study show NAME
     wsss tables STUDY [--table drs1|drs2|drs3|sse1|sse2|thresholds|rw|all] [--format md|tex|csv]
     wsss reproduce [--paper drs|ssenet|all] [--profile quick] [--seeds 0 1 2] [key=value ...]
+    wsss ui [--host 127.0.0.1] [--mlflow-port 5000] [--optuna-port 8081]
     wsss cache ls|du|verify|gc [--cache DIR] [--stage STAGE]
 """
 
@@ -221,9 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from study.commands import add_parser as add_study
     from study.reproduce import add_parser as add_reproduce
+    from study.ui import add_parser as add_ui
 
     add_study(sub)
     add_reproduce(sub)
+    add_ui(sub)
     return parser
 
 

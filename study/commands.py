@@ -116,8 +116,7 @@ def _finish(summary: dict[str, Any], spec: StudySpec, home: Home) -> int:
           f"trials, {summary['errors']} errors) in {summary['seconds']:.0f} s")
     print(trial_table(summary["results"].get_dataframe(), spec))
     _print_tables(spec.name, home)
-    print(f"\nbrowse: mlflow ui --backend-store-uri {home.tracking_uri}\n"
-          f"        optuna-dashboard {home.optuna_url}")
+    print("\nbrowse: wsss ui  (MLflow UI and optuna-dashboard on 127.0.0.1)")
     return 0 if summary["status"] == "complete" else 1
 
 

@@ -69,6 +69,7 @@ def pipeline_trainable(trial_config: dict[str, Any], study: StudyContext) -> Non
             Path(d, "stages.json").write_text(json.dumps(reported))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
-    with tracking.trial_run(study, t.get_trial_id(), t.get_trial_name(), params):
+    name = tracking.run_name(trial_config) or t.get_trial_name()
+    with tracking.trial_run(study, t.get_trial_id(), name, params):
         run_pipeline(cfg, StageCache(study.cache_root), until=study.until, on_stage=on_stage,
                      execute=stage_executor(study.stage_resources, nodes))

@@ -13,8 +13,45 @@ import mlflow
 
 from trainables.context import StudyContext
 from wsss.cache import CacheEntry
+from wsss.keys import flatten
 
 log = logging.getLogger(__name__)
+
+
+# how a varied key reads in a trial run's name (the rest: the key's last part)
+SHORT = {"classifier/drs": "drs", "classifier/drs_delta": "δ", "classifier/drs_layers": "layers",
+         "classifier/ser_rate": "r", "classifier/scale_range": "scales", "pseudo/alpha": "α",
+         "pseudo/beta": "β", "random_walk/beta": "rw β", "random_walk/steps": "t",
+         "refine/enabled": "refine"}
+
+
+def run_name(trial_config: Mapping[str, Any]) -> str:
+    """A trial's name in MLflow from what it varies within its study, e.g.
+    ``drs=constant δ=0.55 α=0.2`` (a choice's label stands for the values it expands to)."""
+    flat = flatten(trial_config)
+    labels = {k.removeprefix("choice/"): v for k, v in flat.items() if k.startswith("choice/")}
+    parts = []
+    for key, value in flat.items():
+        if key.startswith("choice/"):
+            continue
+        leaf = key.split("/")[-1]
+        shown = labels.get(leaf, value)
+        parts.append(f"{SHORT.get(key, leaf)}={_short(shown)}")
+    return " ".join(parts)[:250]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, str) and v.startswith("layer") for v in value):
+        ids = [int(v.removeprefix("layer")) for v in value]
+        if ids == list(range(ids[0], ids[-1] + 1)):
+            return str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
+        return ",".join(map(str, ids))
+    return "none" if value is None else str(value)
 
 
 def _find(ctx: StudyContext, filter_string: str) -> str | None:
@@ -52,5 +89,7 @@ def log_stage(ctx: StudyContext, trial_id: str, entry: CacheEntry) -> None:
                 if (entry.path / name).exists():
                     mlflow.log_artifact(str(entry.path / name), entry.stage)
         mlflow.log_metrics(finite)  # the trial run holds every stage's numbers for the tables
+        if ctx.objective in finite:  # one column that means the same in every study
+            mlflow.log_metric("objective", finite[ctx.objective])
     except Exception as err:  # noqa: BLE001 - the tracker must never cost a trial
         log.warning("MLflow logging of %s failed: %s", entry.stage, err)

@@ -69,6 +69,16 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     assert set(trials["params.choice/grid"]) == set(FOUR_POINTS)
     assert trials["params.pseudo/alpha"].astype(float).isin([0.2, 0.3]).all()
     assert trials["metrics.pseudo/miou"].between(0, 1).all()
+    # easy to browse (through MLflow's REST API, as the UI reads it): the runs view, not the
+    # GenAI one; a description; trials named by what they vary; `objective` a metric of each
+    experiment = mlflow.get_experiment_by_name("four")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "grid `four`" in experiment.tags["mlflow.note.content"]
+    assert "wsss tables four" in experiment.tags["mlflow.note.content"]
+    assert sorted(trials["tags.mlflow.runName"]) == [
+        "drs=constant δ=0.55 α=0.2", "drs=constant δ=0.55 α=0.3", "drs=learnable α=0.2",
+        "drs=learnable α=0.3"]
+    assert list(trials["metrics.objective"]) == list(trials["metrics.pseudo/miou"])
     # Optuna: the same four trials, complete, with the objective as value
     ot = optuna.load_study(study_name="four", storage=home.optuna_url)
     assert sorted(t.params["choice/grid"] for t in ot.trials) == sorted(FOUR_POINTS)

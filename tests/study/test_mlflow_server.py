@@ -1,0 +1,94 @@
+"""A study against a real `mlflow server` (as on a cluster's head): records and artifacts
+land on the server's side, nothing in the client's working directory, and `wsss tables`
+rebuilds the same tables from the server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pytest
+
+import search_spaces
+from study.cli import main
+from study.ui import free_port
+from wsss.methods import METHODS
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+POINTS = {"learnable": {"classifier/drs": "learnable"},
+          "delta=0.55": {"classifier/drs": "constant", "classifier/drs_delta": 0.55}}
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    """`mlflow server` on 127.0.0.1 (a free port), sqlite store, local artifact destination."""
+    port, store = free_port(5000), tmp_path / "server"
+    store.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+         f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "artifacts"),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=store, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                break
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, "mlflow server did not start"
+            time.sleep(0.5)
+    yield url, store
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def test_a_study_records_everything_on_the_server(ray_session, mlflow_server, tiny_root: Path,
+                                                  tmp_path: Path, monkeypatch, capsys) -> None:
+    url, store = mlflow_server
+    client_dir, home = tmp_path / "client", tmp_path / "home"
+    client_dir.mkdir()
+    monkeypatch.chdir(client_dir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("WSSS_HOME", str(home))
+    monkeypatch.setitem(search_spaces.GRIDS, "srv", POINTS)
+    monkeypatch.setitem(search_spaces.METHOD_OF, "srv", METHODS["drs"])
+    assert main(["study", "run", "--grid", "srv", "--until", "pseudo_labels", "--profile",
+                 "tiny", "--name", "srv", "--cpus-per-trial", "1", f"data/root={tiny_root}",
+                 "data/workers=0", "pseudo/workers=1"]) == 0
+    printed = capsys.readouterr().out
+    mlflow.set_tracking_uri(url)
+    client = mlflow.MlflowClient(url)
+    experiment = client.get_experiment_by_name("srv")
+    assert experiment.artifact_location.startswith("mlflow-artifacts:")  # the server keeps them
+    runs = mlflow.search_runs([experiment.experiment_id])
+    trials, stages = runs[runs["tags.kind"] == "trial"], runs[runs["tags.kind"] == "stage"]
+    assert sorted(trials["tags.mlflow.runName"]) == ["drs=constant δ=0.55", "drs=learnable"]
+    assert trials["metrics.pseudo/miou"].between(0, 1).all()
+    assert len(stages) == 2 * 4 and set(runs.status) == {"FINISHED"}
+    # artifacts on the server's side: every stage's config.yaml, the study's tables
+    cams = stages[stages["tags.stage"] == "cams"].run_id.iloc[0]
+    assert {a.path for a in client.list_artifacts(cams, "cams")} >= {"cams/config.yaml",
+                                                                    "cams/overlay.png"}
+    study = runs[runs["tags.kind"] == "study"].run_id.iloc[0]
+    tables = {a.path for a in client.list_artifacts(study, "tables")}
+    assert "tables/drs1.md" in tables and "tables/report.md" in tables
+    served = {p.name for p in (store / "artifacts").rglob("*") if p.is_file()}
+    assert {"config.yaml", "overlay.png", "drs1.md"} <= served
+    # nothing on the client's side: no ./mlruns, no local store or artifacts
+    assert list(client_dir.iterdir()) == []
+    assert not (home / "mlflow.db").exists() and not (home / "mlartifacts").exists()
+    # `wsss tables` rebuilds the same table from the server
+    assert main(["tables", "srv", "--table", "drs1"]) == 0
+    rebuilt = capsys.readouterr().out
+    rows = [ln for ln in rebuilt.splitlines() if ln.startswith("| learnable")
+            or ln.startswith("| δ = 0.55")]
+    assert len(rows) == 2 and all(r in printed for r in rows)

@@ -1,0 +1,73 @@
+"""`wsss ui` and the names trial runs get in MLflow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from search_spaces import GRIDS
+from study.spec import Home
+from study.ui import commands, free_port
+from trainables.tracking import run_name
+
+
+def test_trial_runs_are_named_by_what_they_vary() -> None:
+    names = {g: [run_name({**p, "choice/grid": k}) for k, p in GRIDS[g].items()] for g in GRIDS}
+    for grid, labels in names.items():
+        assert len(set(labels)) == len(labels), grid  # unique within the study
+    assert names["drs1"][:2] == ["drs=learnable", "drs=constant δ=0.9"]
+    assert "drs=learnable layers=5-6" in names["drs2"]
+    assert "drs=constant δ=0.55 refine=on" in names["drs3"]
+    assert names["sse1"][:2] == ["r=none", "r=0.6"]
+    # a choice's label stands for the values it expands to (64-px scales read as the paper's)
+    assert "r=0.5 scales=[448, 768]" in names["sse2-synthetic"]
+    sampled = {"classifier/drs": "constant", "classifier/drs_delta": 0.55,
+               "classifier/drs_layers": ("layer1", "layer3"), "pseudo/alpha": 0.2}
+    assert run_name(sampled) == "drs=constant δ=0.55 layers=1,3 α=0.2"
+
+
+def test_ui_binds_to_localhost_and_defers_to_a_tracking_server(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    local = commands(Home(tmp_path), "127.0.0.1", 5001, 8082)
+    (name, argv, url), = [c for c in local if c[0] == "MLflow"]
+    assert argv[argv.index("--host") + 1] == "127.0.0.1" and url == "http://127.0.0.1:5001"
+    assert f"sqlite:///{tmp_path / 'mlflow.db'}" in argv
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://10.0.0.10:5000")
+    assert [c[0] for c in commands(Home(tmp_path), "127.0.0.1", 5001, 8082)] in (
+        [], ["optuna-dashboard"])  # the server is the MLflow UI
+
+
+@pytest.mark.slow
+def test_wsss_ui_serves_the_mlflow_ui_until_interrupted(tmp_path: Path) -> None:
+    port = free_port(5000)
+    env = {**os.environ, "WSSS_HOME": str(tmp_path)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "study.cli", "ui", "--mlflow-port",
+                             str(port)], env=env, stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        first = proc.stdout.readline()
+        while first.startswith("optuna-dashboard"):
+            first = proc.stdout.readline()
+        assert first.strip() == f"MLflow: http://127.0.0.1:{port}"
+        deadline, status = time.time() + 90, None
+        while time.time() < deadline and status != 200:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    status = r.status
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+    with pytest.raises(OSError):  # nothing left listening
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
