@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.tables import Cell, Table, TableBuilder, cells_by, col, metric_values
+from analysis.tables import Cell, Table, TableBuilder, cells_by, col, final_columns, splits_note
 from wsss.config import LAYERS
 from wsss.methods.drs import PLACEMENTS
 
@@ -24,36 +24,14 @@ PAPER_TABLE3 = {("learnable", False): 62.9, ("learnable", True): 63.5,
                 ("delta=0.55", False): 62.8, ("delta=0.55", True): 63.6}
 
 
-# The final metric beside the objective: the papers' DRS numbers are DeepLab's val mIoU + CRF.
-# Shown on the held-out reporting split (seg/report/...) when the trials scored one, else on
-# the selection split (records made before data/report_split existed).
-FINAL = {"seg/miou": "final mIoU", "seg/miou_crf": "final mIoU + CRF"}
-
-
 def _ours(df: pd.DataFrame, metric: str) -> dict[str, str]:
-    """{metric: column name}: the study's metric, then the final metrics any trial reached."""
-    out = {metric: f"ours ({metric})"}
-    for m, name in FINAL.items():
-        held = m.replace("seg/", "seg/report/")
-        for shown in (held, m):
-            if shown != metric and metric_values(df, shown).notna().any():
-                out[shown] = f"ours: {name} ({shown})"
-                break
-    return out
-
-
-def _splits(df: pd.DataFrame, ours: dict[str, str]) -> str:
-    """Which split the final columns report and which one selection may read."""
-    if not any("/report/" in m for m in ours):
-        return ""
-    report = sorted({str(v) for v in col(df, "data/report_split").dropna()})
-    select = sorted({str(v) for v in col(df, "data/val_split").dropna()})
-    return (f" Final columns on {'/'.join(report) or 'the reporting split'} (held out); "
-            f"selection reads {'/'.join(select) or 'the selection split'}.")
+    """{metric: column name}: the study's metric, then the final metrics any trial reached
+    (the papers' DRS numbers are DeepLab's val mIoU + CRF)."""
+    return {metric: f"ours ({metric})", **final_columns(df, skip=metric)}
 
 
 def _caption(ours: dict[str, str], paper: str, df: pd.DataFrame | None = None) -> str:
-    held = _splits(df, ours) if df is not None else ""
+    held = splits_note(df, ours) if df is not None else ""
     return f"Ours (×100): {', '.join(ours)}; paper: {paper}.{held}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.tables import Cell, Table, TableBuilder, cells_by, col
+from analysis.tables import Cell, Table, TableBuilder, cells_by, col, final_columns, splits_note
 
 # The published numbers (mIoU, %). Table 1: (CAM, CAM+rw) pseudo-label mIoU on VOC train
 PAPER_TABLE1 = {"baseline": (47.3, 58.8), "0.6": (48.5, 61.5), "0.5": (48.9, 61.7),
@@ -30,14 +30,21 @@ def sse_table1(df: pd.DataFrame, metric: str) -> Table:
                      index=df.index) if "classifier/ser_rate" in df else pd.Series(
                          [None] * len(df), index=df.index)
     cam, rw = cells_by(df, "cam/miou", keys), cells_by(df, "rw/miou", keys)
-    table = Table("sse1", "SSENet Table 1: branch downsampling rate",
-                  "Ours: CAM and CAM+rw pseudo-label mIoU (×100) on the train split; paper: "
-                  "VOC 2012 train (%).", ["model"],
-                  ["ours CAM", "ours CAM+rw", "paper CAM", "paper CAM+rw"], plot="line",
-                  paper_column=2)
+    # an extra column the paper's table has not: the segmentation net on those labels
+    final = final_columns(df)
+    finals = {m: cells_by(df, m, keys) for m in final}
+    caption = ("Ours: CAM and CAM+rw pseudo-label mIoU (×100) on the train split"
+               + (f", then {', '.join(final)} of the segmentation network trained on them"
+                  if final else "") + "; paper: VOC 2012 train (%)."
+               + splits_note(df, final))
+    table = Table("sse1", "SSENet Table 1: branch downsampling rate", caption, ["model"],
+                  ["ours CAM", "ours CAM+rw", *final.values(), "paper CAM", "paper CAM+rw"],
+                  plot="line", paper_column=2 + len(final))
     for key, (p_cam, p_rw) in PAPER_TABLE1.items():
         label = "Baseline" if key == "baseline" else f"SSENet ({key})"
-        table.rows.append(([label], [cam.get(key, Cell()), rw.get(key, Cell()), p_cam, p_rw]))
+        ours = [cam.get(key, Cell()), rw.get(key, Cell()),
+                *(by.get(key, Cell()) for by in finals.values())]
+        table.rows.append(([label], [*ours, p_cam, p_rw]))
     return table
 
 

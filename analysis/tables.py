@@ -79,6 +79,33 @@ def metric_values(df: pd.DataFrame, metric: str) -> pd.Series:
     return df.get(f"metrics.{metric}", pd.Series([math.nan] * len(df), index=df.index))
 
 
+# The final metric beside a table's own: the segmentation network's mIoU, on the held-out
+# reporting split (seg/report/...) when the trials scored one, else on the selection split
+# (records made before data/report_split existed)
+FINAL = {"seg/miou": "final mIoU", "seg/miou_crf": "final mIoU + CRF"}
+
+
+def final_columns(df: pd.DataFrame, skip: str = "") -> dict[str, str]:
+    """{metric: column name} for each final metric any trial of ``df`` reached."""
+    out = {}
+    for m, name in FINAL.items():
+        for shown in (m.replace("seg/", "seg/report/"), m):
+            if shown != skip and metric_values(df, shown).notna().any():
+                out[shown] = f"ours: {name} ({shown})"
+                break
+    return out
+
+
+def splits_note(df: pd.DataFrame, ours: dict[str, str]) -> str:
+    """Which split the final columns report and which one selection may read."""
+    if not any("/report/" in m for m in ours):
+        return ""
+    report = sorted({str(v) for v in col(df, "data/report_split").dropna()})
+    select = sorted({str(v) for v in col(df, "data/val_split").dropna()})
+    return (f" Final columns on {'/'.join(report) or 'the reporting split'} (held out); "
+            f"selection reads {'/'.join(select) or 'the selection split'}.")
+
+
 def setting_columns(df: pd.DataFrame) -> list[str]:
     """The params that make two trials different settings: all but the seed (what a cell
     averages over), speed-only keys (``device``, ``*/workers``, ...) and the searcher's

@@ -58,7 +58,8 @@ def _spec(name: str, grid: str, seed: int, args: argparse.Namespace,
                       concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
                       gpus_per_stage=args.gpus_per_stage, seed=seed,
                       created=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                      signature=signature(overrides))
+                      signature=signature(overrides, grid, method.objective,
+                                          method.grid_until))
     for k in itertools.count(1):
         study = name if k == 1 else f"{name}-v{k}"
         if not home.spec_path(study).exists():
@@ -70,13 +71,15 @@ def _spec(name: str, grid: str, seed: int, args: argparse.Namespace,
     raise AssertionError("unreachable")
 
 
-def signature(overrides: dict[str, Any]) -> str:
-    """Digest of the resolved base configuration and every stage's code version."""
+def signature(overrides: dict[str, Any], grid: str, objective: str, until: str) -> str:
+    """Digest of what a study computes: its grid, objective and last stage, the resolved
+    base configuration and every stage's code version."""
     from wsss import config
     from wsss.pipeline import STAGES
 
     flat = config.flatten(config.resolve(overrides))
-    what = {"config": flat, "stages": {n: s.version for n, s in STAGES.items()}}
+    what = {"config": flat, "stages": {n: s.version for n, s in STAGES.items()},
+            "grid": grid, "objective": objective, "until": until}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -252,6 +252,20 @@ def test_ssenet_tables_from_an_sse1_and_an_sse2_synthetic_study(tmp_path: Path,
     assert t2[("baseline", "[448, 768]")][0].text(100) == "59.0"
     assert t2[("baseline", "[224, 768]")][0].text(100) == "57.0"
     assert t2[("SSENet (0.5)", "[448, 768]")][0].text(100) == "60.0"
+    # once trials reach the final metric, Table 1 adds it (held-out split) before the paper's
+    for rate, v in ((None, 0.70), (0.3, 0.72)):
+        _trial(sid, {"method": "ssenet", "classifier/ser_rate": rate, "seed": 1,
+                     "classifier/scale_range": (64, 110), "choice/scale_range": "[448, 768]",
+                     "data/val_split": "val", "data/report_split": "test"},
+               {"cam/miou": 0.6, "rw/miou": 0.66, "seg/report/miou_crf": v, "seg/miou_crf": 0.9})
+    t = sse_table1(load_trials("sse"), "rw/miou")
+    assert t.columns == ["ours CAM", "ours CAM+rw",
+                         "ours: final mIoU + CRF (seg/report/miou_crf)", "paper CAM",
+                         "paper CAM+rw"] and t.paper_column == 3
+    assert "on test (held out); selection reads val" in t.caption
+    rows = {r[0][0]: r[1] for r in t.rows}
+    assert rows["SSENet (0.3)"][2].text(100) == "72.0"
+    assert rows["SSENet (0.3)"][3:] == [49.8, 62.1] and rows["SSENet (0.5)"][2].n == 0
 
 
 def test_tables_and_their_artifacts_leave_the_working_tree_alone(store: str, tmp_path: Path,

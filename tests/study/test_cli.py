@@ -108,12 +108,13 @@ def test_an_override_is_never_taken_for_a_space(monkeypatch, capsys, tmp_path: P
 
 def test_until_defaults_to_the_papers_stage_and_is_checked(monkeypatch, capsys,
                                                            tmp_path: Path) -> None:
-    """DRS's grids run to the final metric (its tables are DeepLab's val mIoU); a space runs
+    """The papers' grids run to the final metric (DRS's tables are DeepLab's val mIoU,
+    SSENet's add it as a column); a space runs
     to its objective's stage; an --until that is not a stage, or comes before the
     objective's, fails before anything is written."""
     from search_spaces import method_of
 
-    assert method_of("drs1").grid_until == "evaluate" and method_of("sse1").grid_until == ""
+    assert method_of("drs1").grid_until == method_of("sse1").grid_until == "evaluate"
     launched = []
     monkeypatch.setattr("study.commands.launch", lambda spec, home: launched.append(spec) or
                         {"status": "stub"})

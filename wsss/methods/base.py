@@ -27,7 +27,8 @@ class Method:
         objective: The metric a study of this method maximises unless told otherwise.
         grids: The papers' tables as named points of config constants, by grid name.
         grid_until: The last stage a grid's trials run, the stage of the papers' own numbers
-            (DRS's tables report DeepLab's val mIoU: ``evaluate``); "" = the objective's.
+            or past them to the final metric (DRS's tables report DeepLab's val mIoU,
+            SSENet's add it as a column: ``evaluate``); "" = the objective's.
     """
 
     name: str
