@@ -92,6 +92,8 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
     """Run (or resume) a study to the end; returns its summary. Needs ``ray.init`` done."""
     from ray import tune
 
+    from study.progress import StudyProgress
+
     home = home or Home.default()
     path = home.results / spec.name
     trainable, study_run_id = _trainable(home, spec)
@@ -111,7 +113,10 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
                                name=spec.name, storage_path=str(home.results),
                                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                               progress_reporter=None, verbose=1))
+                               # plain progress lines (study.progress), not Ray's table
+                               callbacks=[StudyProgress(spec.name, spec.objective,
+                                                        spec.num_samples)],
+                               verbose=0))
     start = time.perf_counter()
     results = tuner.fit()
     orphans = _close_orphans(home, spec.name, {r.metrics.get("trial_id") for r in results})

@@ -1,4 +1,4 @@
-"""`wsss ui` and the names trial runs get in MLflow."""
+"""`wsss ui`, the names trial runs get in MLflow, and a study's progress lines."""
 
 from __future__ import annotations
 
@@ -71,3 +71,35 @@ def test_wsss_ui_serves_the_mlflow_ui_until_interrupted(tmp_path: Path) -> None:
         proc.wait(timeout=30)
     with pytest.raises(OSError):  # nothing left listening
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+class _Trial:
+    def __init__(self, trial_id: str, status: str, config: dict) -> None:
+        self.trial_id, self.status, self.config = trial_id, status, config
+
+
+def test_study_progress_is_one_summary_line_per_event() -> None:
+    """Counts by state (not yet asked-for trials are pending) and the best objective so far,
+    named by what the trial varies; Tune pickles the callback with the study."""
+    import pickle
+
+    from study.progress import StudyProgress
+
+    lines: list[str] = []
+    progress = StudyProgress("drs1", "pseudo/miou", 8)
+    progress.out = lines.append
+    a = _Trial("a", "RUNNING", {"classifier/drs": "learnable"})
+    b = _Trial("b", "PENDING", {"classifier/drs": "constant", "classifier/drs_delta": 0.55})
+    progress.on_trial_result(0, [a, b], a, {"stage": 1, "score": -0.3})
+    assert lines[-1] == "[study drs1] 0/8 done, 1 running, 7 pending, 0 failed"
+    progress.on_trial_result(0, [a, b], a, {"stage": 4, "pseudo/miou": 0.71})
+    a.status, b.status = "TERMINATED", "RUNNING"
+    progress.on_trial_complete(0, [a, b], a)
+    assert lines[-1] == ("[study drs1] 1/8 done, 1 running, 6 pending, 0 failed; "
+                         "best pseudo/miou 0.710 (drs=learnable)")
+    progress.on_trial_result(0, [a, b], b, {"stage": 4, "pseudo/miou": 0.774})
+    b.status = "ERROR"
+    progress.on_trial_error(0, [a, b], b)
+    assert lines[-1] == ("[study drs1] 1/8 done, 0 running, 6 pending, 1 failed; "
+                         "best pseudo/miou 0.774 (drs=constant δ=0.55)")
+    assert pickle.loads(pickle.dumps(StudyProgress("s", "rw/miou", 3))).samples == 3
