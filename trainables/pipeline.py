@@ -48,13 +48,14 @@ def pipeline_trainable(trial_config: dict[str, Any], study: StudyContext) -> Non
     nodes: dict[str, str] = {}
     reported = _reported_stages()  # a retried or restored trial does not report twice
     objective: dict[str, float] = {}  # its value, once its stage has run (or hit the cache)
+    name = tracking.run_name(trial_config) or t.get_trial_name()  # what it varies
 
     def on_stage(entry: CacheEntry) -> None:
         tracking.log_stage(study, t.get_trial_id(), entry)
         if study.objective in entry.metrics:
             objective["value"] = entry.metrics[study.objective]
         how = "cache hit" if entry.hit else f"{entry.seconds:.0f} s"
-        print(f"[{t.get_trial_name()}] {entry.stage} done ({how})", flush=True)
+        print(f"[{study.name}: {name}] {entry.stage} done ({how})", flush=True)
         if entry.stage in reported:
             return
         reported[entry.stage] = entry.key
@@ -69,7 +70,6 @@ def pipeline_trainable(trial_config: dict[str, Any], study: StudyContext) -> Non
             Path(d, "stages.json").write_text(json.dumps(reported))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
-    name = tracking.run_name(trial_config) or t.get_trial_name()
     with tracking.trial_run(study, t.get_trial_id(), name, params):
         run_pipeline(cfg, StageCache(study.cache_root), until=study.until, on_stage=on_stage,
                      execute=stage_executor(study.stage_resources, nodes))
