@@ -25,8 +25,9 @@ def _init_ray(home: Home) -> None:
     if os.environ.get("RAY_ADDRESS"):  # a cluster: `ray job submit` sets it
         ray.init(address="auto", runtime_env={"env_vars": env})
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
-                 runtime_env={"env_vars": env})
+        # "local": always a Ray of our own, never a stray one left on the machine
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                 log_to_driver=True, runtime_env={"env_vars": env})
 
 
 def _ensure_data(overrides: dict[str, Any]) -> None:

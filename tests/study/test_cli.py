@@ -120,6 +120,7 @@ def test_until_defaults_to_the_papers_stage_and_is_checked(monkeypatch, capsys,
                         {"status": "stub"})
     monkeypatch.setattr("study.commands._ensure_data", lambda overrides: None)
     monkeypatch.setattr("study.commands._finish", lambda summary, spec, home: 0)
+    monkeypatch.setattr("study.commands._init_ray", lambda home: None)  # launch is a stub
     monkeypatch.setenv("WSSS_HOME", str(tmp_path))
     assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", "--name", "g"]) == 0
     assert main(["study", "run", "drs", "--profile", "tiny", "--name", "s"]) == 0
