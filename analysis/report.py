@@ -8,7 +8,7 @@ from pathlib import Path
 
 import mlflow
 
-from analysis import plots, render
+from analysis import importance, plots, render
 from analysis.runs import load_trials, study_objective, study_run_id
 from analysis.tables import Table, builders
 
@@ -22,8 +22,12 @@ def build(study: str, tables: Sequence[str] = (), metric: str | None = None,
 
 
 def write(study: str, tables: list[Table], out: Path, *, log: bool = True) -> Path:
-    """All formats and figures under ``out``, ``report.md`` bundling them; logged to MLflow."""
-    report = write_tables(f"Tables of study `{study}`", tables, out)
+    """All formats and figures under ``out``, ``report.md`` bundling them (and what mattered:
+    ``analysis.importance``); logged to MLflow."""
+    out.mkdir(parents=True, exist_ok=True)
+    objective = study_objective(study) or "pseudo/miou"
+    mattered = importance.section(load_trials(study), objective, out)
+    report = write_tables(f"Tables of study `{study}`", tables, out, epilogue=mattered)
     run_id = study_run_id(study) if log else None
     if run_id:
         mlflow.MlflowClient().log_artifacts(run_id, str(out), "tables")
@@ -31,9 +35,9 @@ def write(study: str, tables: list[Table], out: Path, *, log: bool = True) -> Pa
 
 
 def write_tables(title: str, tables: list[Table], out: Path,
-                 preamble: Sequence[str] = ()) -> Path:
+                 preamble: Sequence[str] = (), epilogue: Sequence[str] = ()) -> Path:
     """Each table as md, tex, csv and png under ``out``, and ``report.md``: the title, the
-    preamble's lines, then every table with its figure."""
+    preamble's lines, every table with its figure, then the epilogue's lines."""
     out.mkdir(parents=True, exist_ok=True)
     sections = [f"# {title}", "", *preamble]
     for t in tables:
@@ -44,5 +48,5 @@ def write_tables(title: str, tables: list[Table], out: Path,
         if png:
             sections += [f"![{t.title}]({png.name})", ""]
     report = out / "report.md"
-    report.write_text("\n".join(sections))
+    report.write_text("\n".join([*sections, *epilogue]))
     return report

@@ -100,10 +100,14 @@ def splits_note(df: pd.DataFrame, ours: dict[str, str]) -> str:
     """Which split the final columns report and which one selection may read."""
     if not any("/report/" in m for m in ours):
         return ""
-    report = sorted({str(v) for v in col(df, "data/report_split").dropna()})
-    select = sorted({str(v) for v in col(df, "data/val_split").dropna()})
-    return (f" Final columns on {'/'.join(report) or 'the reporting split'} (held out); "
-            f"selection reads {'/'.join(select) or 'the selection split'}.")
+    report, select = split_names(df, "data/report_split"), split_names(df, "data/val_split")
+    return (f" Final columns on {report or 'the reporting split'} (held out); "
+            f"selection reads {select or 'the selection split'}.")
+
+
+def split_names(df: pd.DataFrame, key: str) -> str:
+    """The splits the trials name under ``key`` (``data/val_split``...), "/"-joined."""
+    return "/".join(sorted({str(v) for v in col(df, key).dropna() if str(v)}))
 
 
 def setting_columns(df: pd.DataFrame) -> list[str]:

@@ -74,12 +74,17 @@ def study_run(args: argparse.Namespace) -> int:
     spec = StudySpec(name=name, space=args.space, grid=args.grid or "", samples=args.samples,
                      objective=args.objective, until=until, overrides=overrides,
                      concurrency=args.concurrency, asha=args.asha,
+                     rungs=_split(args.rungs), sampler=args.sampler, budget=args.budget,
                      cpus_per_trial=args.cpus_per_trial, gpus_per_stage=args.gpus_per_stage,
                      seed=args.seed, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
     _ensure_data(overrides)
     home.save(spec)
     _init_ray(home)
     return _finish(launch(spec, home), spec, home)
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 def _check_until(cfg: Any, objective: str, until: str) -> None:
@@ -114,11 +119,15 @@ def study_resume(args: argparse.Namespace) -> int:
 
 def _finish(summary: dict[str, Any], spec: StudySpec, home: Home) -> int:
     print(f"\nstudy {spec.name}: {summary['status']} ({summary['trials']}/{spec.num_samples} "
-          f"trials, {summary['errors']} errors) in {summary['seconds']:.0f} s")
+          f"trials, {summary['errors']} errors) in {summary['seconds']:.0f} s; "
+          f"{summary['spent']:.0f} stage-seconds computed (cache hits count 0)")
+    if summary["status"] == "budget":
+        print(f"stopped launching trials: the budget of {spec.budget:.0f} stage-seconds was "
+              "reached (running trials finished)")
     print(trial_table(summary["results"].get_dataframe(), spec))
     _print_tables(spec.name, home)
     print("\nbrowse: wsss ui  (MLflow UI and optuna-dashboard on 127.0.0.1)")
-    return 0 if summary["status"] == "complete" else 1
+    return 0 if summary["status"] in ("complete", "budget") else 1
 
 
 def _print_tables(name: str, home: Home) -> None:
@@ -224,7 +233,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--preset", default="reference", help="reference (authors' code) or paper")
     run.add_argument("--name", help="study name (default: space or grid + time)")
     run.add_argument("--concurrency", type=int, default=1, help="trials at once")
-    run.add_argument("--asha", action="store_true", help="stop weak trials after early stages")
+    run.add_argument("--asha", action="store_true",
+                     help="stop weak trials at the rung stages (successive halving)")
+    run.add_argument("--rungs", help="comma-separated rung stages for --asha (default: the "
+                     "method's, the stages whose metric predicts the final mIoU)")
+    run.add_argument("--sampler", default="", choices=["", "grid", "tpe", "random"],
+                     help="default: grid with --grid, tpe with a space; tpe or random on a "
+                     "grid samples its points (--samples of them)")
+    run.add_argument("--budget", type=float, default=0.0,
+                     help="stage-seconds after which no new trial starts (cache hits are free)")
     run.add_argument("--cpus-per-trial", type=float, default=float(os.cpu_count() or 1))
     run.add_argument("--gpus-per-stage", type=float, default=0.0,
                      help="> 0: training stages run as Ray tasks with this GPU share")

@@ -136,7 +136,7 @@ def write_report(name: str, papers: list[str], studies: list[str], home: Home,
     ``WSSS_HOME/reproduce/<name>``."""
     import pandas as pd
 
-    from analysis import claims, report
+    from analysis import claims, importance, report
     from analysis.runs import StudyNotFound, load_trials
     from analysis.tables import builders
     from wsss.methods import METHODS
@@ -160,16 +160,24 @@ def write_report(name: str, papers: list[str], studies: list[str], home: Home,
               "(docs in `analysis/claims.py`: within noise = at most 2 standard errors "
               "apart with >= 2 seeds; a single seed has no spread).", "",
               claims.markdown(verdicts), ""]
-    return report.write_tables(f"Reproduction `{name}`", tables,
-                               home.root / "reproduce" / name, preamble=lines)
+    out = home.root / "reproduce" / name
+    out.mkdir(parents=True, exist_ok=True)
+    mattered: list[str] = []
+    for paper in papers:  # over all of a paper's trials: every setting its grids vary
+        trials = df[df["method"].map(str) == paper] if "method" in df else df.iloc[:0]
+        section = importance.section(trials.reset_index(drop=True), METHODS[paper].objective,
+                                     out, png=f"parallel-{paper}.png")
+        mattered += [f"## What mattered: {paper}", "", *section, ""] if section else []
+    return report.write_tables(f"Reproduction `{name}`", tables, out, preamble=lines,
+                               epilogue=mattered)
 
 
 def _splits_line(df: Any) -> str:
     """Which split selection may read and which one the final columns report."""
-    from analysis.tables import col
+    from analysis.tables import split_names
 
     def named(key: str) -> str:
-        return "/".join(sorted({str(v) for v in col(df, key).dropna() if str(v)})) or "none"
+        return split_names(df, key) or "none"
 
     held, select = named("data/report_split"), named("data/val_split")
     return (f"Splits: pseudo-label mIoU on {named('data/eval_split')} (as both papers do); "

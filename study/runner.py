@@ -6,6 +6,7 @@ Where a study's records go: ``study.spec.Home``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any
 
@@ -93,8 +94,12 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
     from ray import tune
 
     from study.progress import StudyProgress
+    from trainables.context import COST
 
     home = home or Home.default()
+    # every stage reports with a tiny checkpoint; Tune's warning about snapshot frequency is
+    # about syncing to cloud storage, which a study does not do, and drowns the stage lines
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     path = home.results / spec.name
     trainable, study_run_id = _trainable(home, spec)
     home.save(dataclasses.replace(spec, status="running"))
@@ -120,13 +125,19 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
     start = time.perf_counter()
     results = tuner.fit()
     orphans = _close_orphans(home, spec.name, {r.metrics.get("trial_id") for r in results})
-    done = len(results) == spec.num_samples and results.num_errors == 0 and all(
-        r.metrics.get("stage") is not None for r in results)
-    status = "complete" if done else "incomplete"
+    ran = results.num_errors == 0 and all(r.metrics.get("stage") is not None for r in results)
+    spent = sum(float(r.metrics.get(COST, 0.0)) for r in results)
+    if ran and len(results) == spec.num_samples:
+        status = "complete"
+    elif ran and spec.budget > 0 and spent >= spec.budget:
+        status = "budget"  # stopped launching at its budget, as asked
+    else:
+        status = "incomplete"
     home.save(dataclasses.replace(spec, status=status))
     _tag_study(home, study_run_id, status)
     return {"status": status, "trials": len(results), "errors": results.num_errors,
-            "seconds": time.perf_counter() - start, "results": results, "orphans": orphans}
+            "seconds": time.perf_counter() - start, "spent": spent, "results": results,
+            "orphans": orphans}
 
 
 def _requeue_orphans(home: Home, spec: StudySpec, known: set[str]) -> int:
@@ -177,7 +188,6 @@ def _close_orphans(home: Home, name: str, trial_ids: set[str]) -> int:
 
 def _tune_config(spec: StudySpec, home: Home):
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
     from study.search import build_searcher, space_function
     from wsss.pipeline import stage_of_metric
@@ -185,12 +195,30 @@ def _tune_config(spec: StudySpec, home: Home):
     space = space_function(spec.space, spec.grid)
     final_stage = _stage_count(spec, spec.until or stage_of_metric(spec.objective).name)
     searcher = build_searcher(space, spec, home.optuna_url, final_step=final_stage)
-    scheduler = (ASHAScheduler(time_attr="stage", metric="score", mode="max",
-                               max_t=final_stage, grace_period=1, reduction_factor=2)
-                 if spec.asha else None)
-    return tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
+    return tune.TuneConfig(search_alg=searcher, scheduler=rung_scheduler(spec, final_stage),
                            num_samples=spec.num_samples, max_concurrent_trials=spec.concurrency,
                            reuse_actors=True)  # imports and set-up paid once per actor
+
+
+def rung_scheduler(spec: StudySpec, final_stage: int):
+    """``--asha``: successive halving at the rung stages (the spec's, else the method's)
+    that come before the trial's last stage; None without ``--asha``."""
+    from search_spaces import method_of
+    from study.scheduler import StageRungScheduler
+    from wsss import config
+    from wsss.config import ConfigError
+    from wsss.pipeline import plan
+
+    if not spec.asha:
+        return None
+    names = [n for n, _ in plan(config.resolve(spec.overrides))]
+    wanted = list(spec.rungs) or list(method_of(spec.grid or spec.space).rungs)
+    unknown = [r for r in wanted if r not in names]
+    if unknown:
+        raise ConfigError(f"rung stage(s) {unknown} are not stages of this pipeline: "
+                          f"{', '.join(names)}")
+    # a rung at or after the trials' last stage would judge finished trials
+    return StageRungScheduler([r for r in wanted if names.index(r) + 1 < final_stage])
 
 
 def _stage_count(spec: StudySpec, until: str) -> int:

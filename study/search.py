@@ -3,17 +3,22 @@ GridSampler, and trials stopped early by ASHA recorded as PRUNED, not COMPLETE."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import GRIDS, SPACES, method_of
+from study.scheduler import StageBudget
 
 if TYPE_CHECKING:
     from study.spec import StudySpec
+
+log = logging.getLogger(__name__)
 
 
 class PruneAwareOptunaSearch(OptunaSearch):
@@ -23,27 +28,41 @@ class PruneAwareOptunaSearch(OptunaSearch):
     score as a final pseudo-label score (docs/architecture.md §1).
     """
 
-    def __init__(self, *args: Any, final_step: int, step_key: str = "stage", **kwargs: Any):
+    def __init__(self, *args: Any, final_step: int, step_key: str = "stage",
+                 budget: float = 0.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._final_step, self._step_key = final_step, step_key
+        self.budget = StageBudget(budget)  # saved with the searcher, so a resume knows it
 
-    def suggest(self, trial_id: str) -> dict | None:
+    def suggest(self, trial_id: str) -> dict | str | None:
         """As OptunaSearch, and the Optuna trial remembers its Tune trial (``ray_trial_id``)
-        so a resumed study can tell which RUNNING trials a dead driver left behind."""
+        so a resumed study can tell which RUNNING trials a dead driver left behind. Once the
+        study's stage-seconds reach its budget, no new trial starts (running ones finish)."""
+        if self.budget.exhausted:
+            return Searcher.FINISHED
         config = super().suggest(trial_id)
         ot_trial = self._ot_trials.get(trial_id)
         if config is not None and ot_trial is not None:
             ot_trial.set_user_attr("ray_trial_id", trial_id)
         return config
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.budget.record(trial_id, result)
+        super().on_trial_result(trial_id, result)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
+        if result:
+            self.budget.record(trial_id, result)
         if (result and not error and trial_id not in self._completed_trials
                 and result.get(self._step_key, self._final_step) < self._final_step):
             trial = self._ot_trials[trial_id]
-            trial.report(result[self.metric], result[self._step_key])
-            self._ot_study.tell(trial, None, state=TrialState.PRUNED)
             self._completed_trials.add(trial_id)
+            trial.report(result[self.metric], result[self._step_key])
+            try:
+                self._ot_study.tell(trial, None, state=TrialState.PRUNED)
+            except RuntimeError as err:  # GridSampler's study.stop() once the grid is done,
+                log.debug("after PRUNED: %s", err)  # after the state is stored (as Tune's)
             return
         super().on_trial_complete(trial_id, result, error)
 
@@ -67,11 +86,18 @@ def space_function(space: str, grid: str) -> Callable[[optuna.Trial], dict[str, 
 def build_searcher(space: Callable, spec: StudySpec, storage_url: str, *,
                    final_step: int) -> PruneAwareOptunaSearch:
     sampler: optuna.samplers.BaseSampler
-    if spec.grid:  # every point exactly once, in a seeded order
+    kind = spec.sampler or ("grid" if spec.grid else "tpe")
+    if kind == "grid":  # every point exactly once, in a seeded order
+        if not spec.grid:
+            raise ValueError("sampler 'grid' needs --grid")
         sampler = optuna.samplers.GridSampler({"choice/grid": list(GRIDS[spec.grid])},
                                               seed=spec.seed)
-    else:
+    elif kind == "random":
+        sampler = optuna.samplers.RandomSampler(seed=spec.seed)
+    elif kind == "tpe":  # on a grid: TPE over its points
         sampler = optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True)
+    else:
+        raise ValueError(f"unknown sampler {spec.sampler!r}; known: grid, random, tpe")
     storage = optuna.storages.RDBStorage(storage_url)
     if spec.name in {s.study_name for s in optuna.get_all_study_summaries(storage)} \
             and spec.status == "created":
@@ -79,4 +105,4 @@ def build_searcher(space: Callable, spec: StudySpec, storage_url: str, *,
                               f"{storage_url}; study names are unique")
     return PruneAwareOptunaSearch(space, metric="score", mode="max", sampler=sampler,
                                   study_name=spec.name, storage=storage, seed=spec.seed,
-                                  final_step=final_step)
+                                  final_step=final_step, budget=spec.budget)

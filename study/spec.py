@@ -27,12 +27,15 @@ class StudySpec:
     until: str = ""  # the last stage every trial runs ("" = the objective's stage)
     overrides: dict[str, Any] = field(default_factory=dict)  # flat config keys for all trials
     concurrency: int = 1
-    asha: bool = False
+    asha: bool = False  # stop weak trials at the rung stages (study.scheduler)
+    rungs: list[str] = field(default_factory=list)  # rung stages ([] = the method's own)
+    sampler: str = ""  # "" = grid for a grid, tpe for a space; or tpe / random
+    budget: float = 0.0  # > 0: no new trial once this many stage-seconds are spent
     cpus_per_trial: float = 2
     gpus_per_stage: float = 0.0  # > 0: training stages run as Ray tasks on GPU nodes
     max_failures: int = 2
     seed: int = 0
-    status: str = "created"  # created -> running -> complete | incomplete
+    status: str = "created"  # created -> running -> complete | budget | incomplete
     created: str = ""
     signature: str = ""  # wsss reproduce: resolved config + stage versions (reuse only if equal)
 
@@ -40,7 +43,8 @@ class StudySpec:
     def num_samples(self) -> int:
         from search_spaces import GRIDS
 
-        return len(GRIDS[self.grid]) if self.grid else self.samples
+        return len(GRIDS[self.grid]) if self.grid and self.sampler in ("", "grid") \
+            else self.samples
 
 
 @dataclass(frozen=True)

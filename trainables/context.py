@@ -7,6 +7,10 @@ from typing import Any
 
 from wsss.pipeline import stage_of_metric
 
+# in every trial report: the stage-seconds computed for the trial so far (a cache hit adds 0),
+# what a study's budget and the search-cost benchmark count
+COST = "cost_seconds"
+
 
 @dataclass(frozen=True)
 class StudyContext:

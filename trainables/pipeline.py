@@ -10,7 +10,7 @@ from typing import Any
 from ray import tune
 
 from trainables import tracking
-from trainables.context import StudyContext
+from trainables.context import COST, StudyContext
 from trainables.execution import stage_executor
 from wsss import config
 from wsss.cache import CacheEntry, StageCache
@@ -23,12 +23,16 @@ def decode(trial_config: dict[str, Any], ctx: StudyContext) -> config.PipelineCo
     return config.resolve({**ctx.base, **flat})
 
 
-def _reported_stages() -> dict[str, str]:
+def _reported_stages() -> tuple[dict[str, str], float]:
+    """What a retried or restored trial had reported: stage -> cache key, and its cost."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        return {}
+        return {}, 0.0
     with checkpoint.as_directory() as d:
-        return json.loads(Path(d, "stages.json").read_text())
+        saved = json.loads(Path(d, "stages.json").read_text())
+    if isinstance(saved.get("stages"), dict):
+        return saved["stages"], float(saved.get(COST, 0.0))
+    return saved, 0.0  # written before costs were kept
 
 
 def rung_score(entry: CacheEntry) -> float:
@@ -46,7 +50,8 @@ def pipeline_trainable(trial_config: dict[str, Any], study: StudyContext) -> Non
     params = {**config.flatten(cfg), **{k: v for k, v in config.flatten(trial_config).items()
                                         if k.startswith("choice/")}}
     nodes: dict[str, str] = {}
-    reported = _reported_stages()  # a retried or restored trial does not report twice
+    reported, cost = _reported_stages()  # a retried or restored trial does not report twice
+    spent = {COST: cost}  # stage-seconds computed for this trial; a cache hit adds 0
     objective: dict[str, float] = {}  # its value, once its stage has run (or hit the cache)
     name = tracking.run_name(trial_config) or t.get_trial_name()  # what it varies
 
@@ -59,15 +64,16 @@ def pipeline_trainable(trial_config: dict[str, Any], study: StudyContext) -> Non
         if entry.stage in reported:
             return
         reported[entry.stage] = entry.key
+        spent[COST] += 0.0 if entry.hit else entry.seconds
         headline = {k: v for k, v in entry.metrics.items() if "/iou_" not in k}  # rest: MLflow
-        metrics = {**headline, "stage": stages.index(entry.stage) + 1,
+        metrics = {**headline, "stage": stages.index(entry.stage) + 1, "stage_name": entry.stage,
                    # stages after the objective's (the final metric) carry it forward,
                    # so the searcher reads the objective from the trial's last report
                    "score": objective.get("value", rung_score(entry)),
-                   f"{entry.stage}/cache_hit": float(entry.hit),
+                   f"{entry.stage}/cache_hit": float(entry.hit), COST: spent[COST],
                    **{f"{s}/node": n for s, n in nodes.items()}}
         with tempfile.TemporaryDirectory() as d:  # the cache holds the work; this says how far
-            Path(d, "stages.json").write_text(json.dumps(reported))
+            Path(d, "stages.json").write_text(json.dumps({"stages": reported, **spent}))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
     with tracking.trial_run(study, t.get_trial_id(), name, params):

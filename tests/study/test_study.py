@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -11,7 +12,9 @@ import pytest
 import search_spaces
 from study.runner import launch
 from study.spec import Home, StudySpec
+from wsss.cache import MANIFEST
 from wsss.methods import METHODS
+from wsss.pipeline import STAGES
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]  # whole studies: multi-stage
 
@@ -86,6 +89,32 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     assert sorted(t.value for t in ot.trials) == pytest.approx(
         sorted(trials["metrics.pseudo/miou"]))
     assert home.load("four").status == "complete"
+    # cost: what the study computed, each cache entry once; a cache hit costs nothing
+    produced = sum(json.loads(m.read_text())["seconds"] for stage in STAGES
+                   for m in (home.cache / stage).glob(f"*/{MANIFEST}"))
+    assert summary["spent"] == pytest.approx(produced, abs=0.01 * 16) and produced > 0
+    assert (_stage_runs(home, "four", "classify").sort_values("tags.cache_hit")
+            ["metrics.stage_seconds"].iloc[2:] == 0).all()
+    # the same points again: every stage a cache hit, so a tiny budget is never reached;
+    # with a rung at cams, a trial stopped there is PRUNED in Optuna, and only such a trial
+    again = _spec("again", tiny_root, grid="four", budget=0.01, asha=True, rungs=["cams"])
+    home.save(again)
+    summary = launch(again, home)
+    assert summary["status"] == "complete" and summary["trials"] == 4
+    assert summary["spent"] == 0
+    stopped = [r.metrics["stage_name"] == "cams" for r in summary["results"]]
+    assert all(r.metrics["stage_name"] in ("cams", "pseudo_labels") for r in summary["results"])
+    ot = optuna.load_study(study_name="again", storage=home.optuna_url)
+    assert sum(t.state == optuna.trial.TrialState.PRUNED for t in ot.trials) == sum(stopped)
+    # three new α values: the first trial computes pseudo labels, which spends the budget,
+    # so no second trial starts
+    _grid(monkeypatch, "new", {f"a{a}": {"classifier/drs": "learnable", "pseudo/alpha": a}
+                               for a in (0.25, 0.35, 0.4)})
+    new = _spec("new", tiny_root, grid="new", budget=0.01)
+    home.save(new)
+    summary = launch(new, home)
+    assert summary["status"] == "budget" and summary["trials"] == 1
+    assert summary["spent"] >= 0.01 and home.load("new").status == "budget"
 
 
 def test_concurrent_trials_compute_a_shared_classifier_once(ray_session, tiny_root, tmp_path,

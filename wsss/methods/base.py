@@ -29,6 +29,8 @@ class Method:
         grid_until: The last stage a grid's trials run, the stage of the papers' own numbers
             or past them to the final metric (DRS's tables report DeepLab's val mIoU,
             SSENet's add it as a column: ``evaluate``); "" = the objective's.
+        rungs: The stages at which a stage-aware study (``--asha``) judges a trial: those
+            whose metric ranks configurations like the final mIoU does (docs/search.md).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Method:
     objective: str
     grids: Mapping[str, Mapping[str, Mapping[str, Any]]]
     grid_until: str = ""
+    rungs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         missing = [p for p in ("reference", "paper") if p not in self.presets]

@@ -49,6 +49,18 @@ TABLE3: dict[str, dict[str, Any]] = {
     for on in (False, True)
 }
 
+# The proxy study (benchmarks/proxy_correlation.py, docs/search.md): every distinct setting of
+# Tables 1-3 (t1:, t2:, t3:; Table 2's 1-6 is Table 1's learnable) and α / β around the
+# defaults (ab:), 24 configurations, each to the final metric
+PROXY: dict[str, dict[str, Any]] = {
+    **{f"t1:{k}": v for k, v in TABLE1.items()},
+    **{f"t2:{k}": v for k, v in TABLE2.items() if k != "1-6"},
+    **{f"t3:{k}": v for k, v in TABLE3.items() if k.endswith("+refine")},
+    **{f"ab:{name} {key.split('/')[1]}={value}": {**TABLE1[name], key: value}
+       for name in ("learnable", "delta=0.55")
+       for key, value in (("pseudo/alpha", 0.1), ("pseudo/alpha", 0.3), ("pseudo/beta", 0.3))},
+}
+
 
 def weak_labels(cfg: Any) -> tuple[list[Step], str]:
     """classify -> cams -> [refine] -> pseudo_labels (DRS† when ``refine/enabled``)."""
@@ -79,6 +91,7 @@ DRS = Method(
     weak_labels=weak_labels,
     classifier_step=classifier_step,
     objective="pseudo/miou",
-    grids={"drs1": TABLE1, "drs2": TABLE2, "drs3": TABLE3},
+    grids={"drs1": TABLE1, "drs2": TABLE2, "drs3": TABLE3, "drs-proxy": PROXY},
     grid_until="evaluate",  # Tables 1-3 are DeepLab-LargeFOV val mIoU: the final metric
+    rungs=("cams", "pseudo_labels"),  # before segment, the costly stage (docs/search.md)
 )

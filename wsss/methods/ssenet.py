@@ -80,6 +80,19 @@ def _table2(low: int, high: int, short_low: int) -> dict[str, dict[str, Any]]:
             "SSENet(0.5) [448, 768]": {"classifier/ser_rate": 0.5, **paper}}
 
 
+# The proxy study (benchmarks/proxy_correlation.py, docs/search.md): Table 1's rates (t1:),
+# Table 2's wide-range baseline (t2:) and the random walk's β and t around the reference's
+# 8 and 256 for three rates (rw:), 16 configurations, each to the final metric
+PROXY: dict[str, dict[str, Any]] = {
+    **{f"t1:{k}": v for k, v in TABLE1.items()},
+    "t2:baseline [224, 768]": _table2(64, 110, 32)["baseline [224, 768]"],
+    **{f"rw:{name} {key.split('/')[1]}={value}": {**TABLE1[name], key: value}
+       for name in ("baseline", "r=0.3", "r=0.5")
+       for key, value in (("random_walk/beta", 4.0), ("random_walk/beta", 16.0),
+                          ("random_walk/steps", 64))},
+}
+
+
 def weak_labels(cfg: Any) -> tuple[list[Step], str]:
     """classify (SER) -> cams -> crf_labels -> affinity -> random_walk."""
     return [("classify", {"pretrain": "pretrain"}),
@@ -117,6 +130,8 @@ SSENET = Method(
     # Tables 1-2 are pseudo-label numbers; the grids go on to the final metric, the extra
     # column the tables add (the segmentation network trained on those labels)
     grid_until="evaluate",
+    rungs=("cams", "random_walk"),  # before segment, the costly stage (docs/search.md)
     grids={"sse1": TABLE1, "sse2": _table2(448, 768, 224),
-           "sse2-synthetic": _table2(64, 110, 32)},  # x 64 / 448 for the 64-px benchmark
+           "sse2-synthetic": _table2(64, 110, 32),  # x 64 / 448 for the 64-px benchmark
+           "sse-proxy": PROXY},
 )

@@ -1,0 +1,162 @@
+"""Search strategies replayed on a finished study's records (a tabular benchmark).
+
+Every configuration of a grid has been run once to the final metric (a proxy study); its
+stage records hold, per stage, the cache key, the seconds it took to produce and the stage's
+metric. A search strategy (grid order, random, TPE, TPE with stage-aware successive
+halving) is then replayed against those records with the very samplers and scheduler a
+study uses: a trial "runs" its stages in order, paying a stage's recorded seconds unless an
+earlier trial of the same search produced the same key (the cache makes it free), and stops
+where the scheduler says so. Nothing is re-trained, so strategies can be compared over many
+search seeds; every number is a sum of measured stage times (docs/search.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
+from ray.tune.schedulers import TrialScheduler
+
+from study.scheduler import StageRungScheduler
+
+STOP = TrialScheduler.STOP
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    stage: str
+    key: str  # cache key: two trials with the same key share the work
+    seconds: float  # what producing it took (from the cache manifest)
+    score: float  # the stage's headline metric, higher is better (losses negated)
+
+
+@dataclass(frozen=True)
+class PointRecord:
+    name: str  # the grid point (``choice/grid``)
+    stages: tuple[StageRecord, ...]
+    final: float  # the objective, on the selection split
+
+
+def load_points(study: str, home_cache: Path, objective: str,
+                tracking_uri: str | None = None) -> dict[str, PointRecord]:
+    """Each finished trial of ``study`` as a PointRecord, by grid point."""
+    import mlflow
+
+    from analysis.importance import STAGE_SCORES
+
+    headline = {stage: (metric, up) for stage, metric, up in STAGE_SCORES}
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    runs = mlflow.search_runs(experiment_names=[study])
+    trials = runs[(runs["tags.kind"] == "trial") & (runs.status == "FINISHED")]
+    stages = runs[runs["tags.kind"] == "stage"]
+    points = {}
+    for _, trial in trials.iterrows():
+        final = trial.get(f"metrics.{objective}")
+        if final is None or not math.isfinite(final):
+            continue
+        own = stages[stages["tags.ray.trial_id"] == trial["tags.ray.trial_id"]]
+        own = own.sort_values("start_time")
+        records = []
+        for _, run in own.iterrows():
+            stage, key = run["tags.stage"], run["tags.cache_key"]
+            metric, up = headline[stage]
+            value = float(run.get(f"metrics.{metric}", math.nan))
+            score = value if up else -value  # as trainables.pipeline.rung_score
+            records.append(StageRecord(stage, key, _produced_seconds(home_cache, stage, key,
+                                                                     run), score))
+        points[str(trial["params.choice/grid"])] = PointRecord(
+            str(trial["params.choice/grid"]), tuple(records), float(final))
+    return points
+
+
+def _produced_seconds(cache: Path, stage: str, key: str, run) -> float:
+    manifest = cache / stage / key / "manifest.json"
+    if manifest.exists():
+        return float(json.loads(manifest.read_text())["seconds"])
+    return float(run.get("metrics.stage_seconds", math.nan))  # the entry was collected
+
+
+@dataclass(frozen=True)
+class SearchTrace:
+    """One replayed search: cumulative cost and best final value after each trial."""
+
+    costs: tuple[float, ...]
+    best: tuple[float, ...]  # best finished (not stopped) trial so far; -inf before one
+
+    def cost_to_reach(self, target: float) -> float:
+        for cost, best in zip(self.costs, self.best, strict=True):
+            if best >= target:
+                return cost
+        return math.inf
+
+
+def _sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "tpe":  # as study.search builds it
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    raise ValueError(f"unknown sampler {kind!r}")
+
+
+def replay(points: dict[str, PointRecord], sampler: str, seed: int, *, trials: int,
+           rungs: Sequence[str] = (), reduction_factor: float = 2.0) -> SearchTrace:
+    """Run ``trials`` trials of a search over the points (``sampler``: grid, random or tpe;
+    ``rungs``: stage-aware successive halving at those stages)."""
+    names = sorted(points)
+    if sampler == "grid":  # every point once, in a seeded order (GridSampler's role)
+        order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
+        return _run(points, iter(order).__next__, lambda *_: None, len(names), rungs,
+                    reduction_factor)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=_sampler(sampler, seed))
+    space = {"choice/grid": CategoricalDistribution(names)}
+    asked: list[optuna.trial.Trial] = []
+
+    def ask() -> str:
+        asked.append(study.ask(space))
+        return str(asked[-1].params["choice/grid"])
+
+    def tell(value: float | None, step: int | None, score: float) -> None:
+        trial = asked[-1]
+        if value is None:  # stopped at a rung: PRUNED with the rung's score, as a study does
+            trial.report(score, step)
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, value)
+
+    return _run(points, ask, tell, trials, rungs, reduction_factor)
+
+
+def _run(points: dict[str, PointRecord], ask: Callable[[], str],
+         tell: Callable[[float | None, int | None, float], None], trials: int,
+         rungs: Sequence[str], reduction_factor: float) -> SearchTrace:
+    scheduler = StageRungScheduler(rungs, reduction_factor=reduction_factor) if rungs else None
+    produced: set[tuple[str, str]] = set()
+    spent, best = 0.0, -math.inf
+    costs, bests = [], []
+    for i in range(trials):
+        point = points[ask()]
+        stopped = None
+        for step, rec in enumerate(point.stages, 1):
+            if (rec.stage, rec.key) not in produced:  # a cache hit costs nothing
+                produced.add((rec.stage, rec.key))
+                spent += rec.seconds
+            if scheduler and scheduler.decide(str(i), rec.stage, rec.score) == STOP:
+                stopped = (step, rec.score)
+                break
+        if stopped:
+            tell(None, stopped[0], stopped[1])
+        else:
+            best = max(best, point.final)
+            tell(point.final, None, point.final)
+        costs.append(spent)
+        bests.append(best)
+    return SearchTrace(tuple(costs), tuple(bests))

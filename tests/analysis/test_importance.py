@@ -1,0 +1,77 @@
+"""What mattered: importances on constructed trials, and the report's figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import importance
+
+
+def _trials(n: int = 12) -> pd.DataFrame:
+    """δ decides pseudo/miou; α is noise on top; seg/miou follows pseudo/miou."""
+    rng = np.random.default_rng(0)
+    deltas = [0.4, 0.55, 0.9] * (n // 3)
+    alphas = [0.2, 0.3] * (n // 2)
+    rng.shuffle(alphas)
+    quality = {0.4: 0.60, 0.55: 0.72, 0.9: 0.45}
+    pseudo = [quality[d] + rng.normal(0, 0.005) for d in deltas]
+    return pd.DataFrame({
+        "run_id": [f"r{i}" for i in range(n)], "method": ["drs"] * n,
+        "classifier/drs_delta": deltas, "pseudo/alpha": alphas, "seed": [0] * n,
+        "data/root": ["/x"] * n, "choice/grid": [f"p{i}" for i in range(n)],
+        "metrics.pseudo/miou": pseudo,
+        "metrics.seg/miou": [p - 0.1 for p in pseudo],
+        "metrics.segment/final_loss": [1.0 - p for p in pseudo]})
+
+
+def test_the_deciding_setting_is_the_important_one() -> None:
+    df = _trials()
+    assert importance.varied_settings(df) == ["classifier/drs_delta", "pseudo/alpha"]
+    metrics = importance.stage_metrics(df)
+    assert metrics == [("pseudo/miou", True), ("segment/final_loss", False),
+                       ("seg/miou", True)]
+    table, evaluator = importance.importances(df, metrics)
+    assert evaluator == "fANOVA"
+    for metric in ("pseudo/miou", "segment/final_loss", "seg/miou"):
+        assert table.loc["classifier/drs_delta", metric] > 0.8  # α is noise
+        assert table[metric].sum() == pytest.approx(1.0)
+
+
+def test_many_trials_use_ped_anova_which_small_studies_fool(monkeypatch) -> None:
+    table, evaluator = importance.importances(_trials(120), [("pseudo/miou", True)])
+    assert evaluator == "PED-ANOVA"
+    assert table.loc["classifier/drs_delta", "pseudo/miou"] > 0.8
+    # why not below 100 trials: its top 10 % is one trial, and noise looks half as important
+    small, _ = importance.importances(_trials(12), [("pseudo/miou", True)])
+    assert small.loc["pseudo/alpha", "pseudo/miou"] < 0.2
+    monkeypatch.setattr(importance, "PED_ANOVA_FROM", 0)
+    fooled, name = importance.importances(_trials(12), [("pseudo/miou", True)])
+    assert name == "PED-ANOVA" and fooled.loc["pseudo/alpha", "pseudo/miou"] > 0.3
+
+
+def test_nothing_varied_or_too_few_trials_gives_no_section(tmp_path: Path) -> None:
+    df = _trials()
+    assert importance.importances(df.iloc[:2], [("pseudo/miou", True)])[0].empty
+    same = df.assign(**{"classifier/drs_delta": 0.55, "pseudo/alpha": 0.2})
+    assert importance.section(same, "pseudo/miou", tmp_path) == []
+
+
+def test_section_writes_the_table_and_the_figure(tmp_path: Path) -> None:
+    lines = importance.section(_trials(), "pseudo/miou", tmp_path, png="p.png")
+    text = "\n".join(lines)
+    assert "fANOVA importance over 12 trials" in text
+    assert "| classifier/drs_delta |" in text and "![settings against metrics](p.png)" in text
+    assert (tmp_path / "p.png").stat().st_size > 5_000
+
+
+def test_headlines_are_the_stages_own_scores() -> None:
+    """analysis never imports torch, so it writes the stages' scores out: they must agree."""
+    from wsss.pipeline import STAGES
+
+    stages = {(name, s.score, s.maximize) for name, s in STAGES.items()}
+    assert stages == set(importance.STAGE_SCORES)
+    assert importance.HEADLINES[-1] == ("seg/miou_crf", True)
