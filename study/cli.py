@@ -73,22 +73,27 @@ def _run(args: argparse.Namespace) -> int:
     from wsss.cache import StageCache
     from wsss.data.splits import ensure_data
     from wsss.pipeline import run_pipeline
+    from wsss.progress import Printer
 
     cfg = config.resolve(config.parse_overrides(args.overrides), yaml_path=args.config)
     if ensure_data(cfg):
         print(f"generated the synthetic '{cfg.profile}' benchmark in {cfg.data.root}")
 
+    printer = Printer()  # steps or images done, redrawn on a terminal, plain lines elsewhere
+
     def on_stage(entry) -> None:
+        printer.end()
         how = "cached" if entry.hit else f"computed in {entry.seconds:.1f} s"
         shown = {k: round(v, 4) for k, v in entry.metrics.items() if "/iou_" not in k}
         print(f"[{entry.stage}] {how} -> {entry.path}\n    {shown}", flush=True)
 
     def report(stage: str, metrics) -> None:
         if args.verbose:
+            printer.end()
             print(f"  {stage}: {dict((k, round(v, 4)) for k, v in metrics.items())}", flush=True)
 
     run_pipeline(cfg, StageCache(_cache_root(args)), until=args.until, report=report,
-                 on_stage=on_stage)
+                 on_stage=on_stage, progress=printer.for_stage)
     return 0
 
 

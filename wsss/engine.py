@@ -8,7 +8,7 @@ stage continues with bitwise-identical weights and the same recorded metrics.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from wsss import progress
 from wsss.data.transforms import ResizeSquare
 from wsss.data.voc import ClassificationDataset, Record, VocLayout
 from wsss.ops.classification import exact_match, mean_average_precision
@@ -115,7 +116,9 @@ def fit(
     for epoch in range(start, epochs):
         model.train()
         collected: dict[str, list] = {}
-        for batch in batches(epoch):
+        rounds = batches(epoch)
+        per_epoch = len(rounds) if isinstance(rounds, Sized) else 0
+        for i, batch in enumerate(rounds, 1):
             if before_step is not None:
                 before_step()
             loss, outputs = step(batch)
@@ -125,6 +128,8 @@ def fit(
             scheduler.step()
             for k, v in {"loss": loss.detach(), **outputs}.items():
                 collected.setdefault(k, []).append(v.detach().cpu() if torch.is_tensor(v) else v)
+            if per_epoch:  # steps of the whole stage, for whoever shows progress
+                progress.update(epoch * per_epoch + i, epochs * per_epoch, "steps")
         metrics = {"epoch": float(epoch + 1)}
         metrics.update(end_of_epoch(epoch, collected) if end_of_epoch else {})
         history.append(metrics)

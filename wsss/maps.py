@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from wsss import engine
+from wsss import engine, progress
 from wsss.artifacts import load_maps, maps_path, save_maps
 from wsss.data.splits import records
 from wsss.data.transforms import ResizeSquare
@@ -61,7 +61,10 @@ def write_maps(net, cfg: Any, layout: VocLayout, recs: Sequence[Record],
     kwargs = dict(scales=cam.scales, fusion=fusion or cam.fusion, flip=cam.flip,
                   align_corners=cam.align_corners, relu=relu, normalize=normalize,
                   head_upsample=cam.head_upsample, input_resize=cam.input_resize)
+    done = 0
     for batch in inference_batches(cfg, layout, recs, cam.batch_size):
+        done += len(batch["name"])
+        progress.update(done, len(recs), "images")
         images, labels = batch["image"].to(device), batch["label"].to(device)
         if to_original == "per_scale":
             fused = [m.cpu() for m in multi_scale_maps_per_image(

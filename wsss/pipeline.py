@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from wsss import progress as progress_mod
 from wsss.cache import CacheEntry, StageCache, stage_key
 from wsss.config import PipelineConfig, dump_yaml, flatten, outside_key_fields
 from wsss.data.check import preflight
@@ -101,13 +102,15 @@ def run_pipeline(
     report: Callable[[str, Mapping[str, float]], None] = lambda stage, m: None,
     on_stage: Callable[[CacheEntry], None] = lambda entry: None,
     execute: Callable[[Stage, Callable[[], CacheEntry]], CacheEntry] = lambda stage, fn: fn(),
+    progress: Callable[[str], progress_mod.Listener] | None = None,
 ) -> dict[str, CacheEntry]:
     """Run (or reuse) every stage of ``plan(cfg)`` up to ``until``; one entry per stage.
 
     ``report(stage, metrics)`` receives per-epoch and per-stage metrics as they come;
     ``on_stage(entry)`` is called when a stage is computed or found in the cache;
     ``execute(stage, fn)`` runs a stage's cache lookup-or-compute (in-process by default; a
-    Ray trial runs it as a task with the stage's resources).
+    Ray trial runs it as a task with the stage's resources); ``progress(stage)`` gives the
+    listener of the stage's steps or images done (``wsss.progress``).
     """
     fingerprint = check_data(cfg, cache, until)
     done: dict[str, CacheEntry] = {}
@@ -121,7 +124,8 @@ def run_pipeline(
         def compute(out: Path, stage: Stage = stage, inputs: dict = inputs) -> Mapping:
             fit_threads()  # here, not earlier: a Ray task runs this in its own process
             (out / "config.yaml").write_text(dump_yaml(cfg))
-            return stage.run(cfg, inputs, out, lambda m, n=stage.name: report(n, m))
+            with progress_mod.listening(progress(stage.name) if progress else None):
+                return stage.run(cfg, inputs, out, lambda m, n=stage.name: report(n, m))
 
         manifest = {"fields": fields, "upstream": upstream, "dataset": fingerprint,
                     "version": stage.version}

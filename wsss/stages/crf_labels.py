@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from wsss import progress
 from wsss.artifacts import MAPS, MARGINALS, load_maps, maps_path, save_marginals
 from wsss.data.splits import open_layout, records
 from wsss.data.voc import load_image, load_mask
@@ -55,7 +56,8 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     train = records(cfg, layout, cfg.data.train_split)
     jobs = ((cfg, layout, r.name, sorted(r.labels), maps, out, r.name in scored) for r in train)
     cm = ConfusionMatrix(layout.num_classes + 1)
-    for counts in map_processes(_one, jobs, cfg.crf.workers):
+    for counts in progress.counted(map_processes(_one, jobs, cfg.crf.workers), len(train),
+                                   "images"):
         if counts is not None:
             cm.counts += counts
     metrics = {"crf/precision": cm.precision(), "crf/coverage": cm.coverage(),

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss import engine
+from wsss import engine, progress
 from wsss.artifacts import LABELS, SEGMENTER, load_model, save_label_png, segmenter_from_config
 from wsss.data.splits import open_layout, records
 from wsss.data.voc import InferenceDataset, VocLayout, load_image, load_mask
@@ -103,7 +103,9 @@ def score_split(model: torch.nn.Module, cfg: Any, layout: VocLayout, split: str,
                 yield (name, layout.image_path(name), probs.astype(np.float16),
                        RECIPES[e.crf_recipe])
 
-    for name, pred in map_processes(_crf_job, crf_inputs(), workers=e.workers):
+    crf_done = progress.counted(map_processes(_crf_job, crf_inputs(), workers=e.workers),
+                                len(recs), "images")
+    for name, pred in crf_done:
         crf_cm.update(pred, gts.pop(name), name=name)
         save_label_png(pred, out_dir / LABELS / f"{name}.png")
     metrics = {"miou": raw_cm.miou("nanmean"), "miou_gt": raw_cm.miou("nanmean_gt"),

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from wsss import progress
 from wsss.artifacts import LABELS, MAPS, load_maps, maps_path, save_label_png
 from wsss.data.splits import map_records, open_layout, records
 from wsss.data.voc import VocLayout, load_mask, load_saliency
@@ -56,7 +57,7 @@ def write_labels(cfg: Any, layout: VocLayout, maps_dir: Path, out: Path) -> Conf
     else:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(_label_chunk, jobs))
-    for counts in results:
+    for counts in progress.counted(results, len(jobs), "chunks"):
         cm.counts += counts
     return cm
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsss import engine
+from wsss import engine, progress
 from wsss.artifacts import (
     AFFINITY,
     LABELS,
@@ -63,7 +63,8 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     out.mkdir(parents=True, exist_ok=True)
     cm = ConfusionMatrix(c + 1)
     ds = InferenceDataset(layout, recs, with_saliency=False)
-    for item in engine.loader(ds, 1, workers=cfg.data.workers, collate=lambda b: b[0]):
+    items = engine.loader(ds, 1, workers=cfg.data.workers, collate=lambda b: b[0])
+    for item in progress.counted(items, len(recs), "images"):
         name, (h, w) = item["name"], item["size"]
         image = pad_to(item["image"][None].to(device), stride)
         aff = model.affinities(image)[0]

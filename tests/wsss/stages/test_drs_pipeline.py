@@ -149,6 +149,10 @@ def test_run_cli_prints_a_line_per_stage(tiny_root: Path, tmp_path: Path, capsys
                  f"data/root={tiny_root}", "data/workers=0"])
     out = capsys.readouterr().out
     assert code == 0 and "[pretrain] computed" in out and "[classify] computed" in out
+    # not a terminal: plain progress lines, each stage's steps up to its total
+    steps = [line for line in out.splitlines() if line.startswith("[classify] ")
+             and " steps " in line]
+    assert steps and "\r" not in out and "(100%)" in steps[-1]
     manifest = json.loads(next((tmp_path / "classify").glob("*/manifest.json")).read_text())
     assert manifest["fields"]["classifier/drs"] == "learnable"
 
