@@ -10,53 +10,15 @@ import os
 import time
 from typing import Any
 
+from study.experiment import describe, ensure_experiment, trials_view
 from study.spec import Home, StudySpec
-
-# MLflow 3's UI opens an experiment of this kind in its runs (model-training) view, not the
-# GenAI traces overview; the note is the description the experiment page shows
-EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
-NOTE = "mlflow.note.content"
-
-
-def ensure_experiment(home: Home, name: str, description: str = "") -> str:
-    """The study's MLflow experiment, created with its artifacts under ``home`` if local,
-    marked as model training and described (an older experiment gets both tags now)."""
-    import mlflow
-
-    mlflow.set_tracking_uri(home.tracking_uri)
-    tags = {**EXPERIMENT_KIND, **({NOTE: description} if description else {})}
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is None:
-        experiment_id = mlflow.create_experiment(
-            name, artifact_location=home.artifact_location(name), tags=tags)
-    else:
-        experiment_id = experiment.experiment_id
-        client = mlflow.MlflowClient()
-        for key, value in tags.items():
-            if experiment.tags.get(key) != value:
-                client.set_experiment_tag(experiment_id, key, value)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return experiment_id
-
-
-def describe(spec: StudySpec) -> str:
-    """The experiment's description: what the study searches, for what, and how to rebuild
-    its tables."""
-    what = f"grid `{spec.grid}`" if spec.grid else f"search space `{spec.space}`"
-    base = ", ".join(f"`{k}={v}`" for k, v in sorted(spec.overrides.items())) or "defaults"
-    return (f"wsss study **{spec.name}**: {what}, {spec.num_samples} trials, objective "
-            f"`{spec.objective}` (maximised), until stage `{spec.until or 'the objective'}`.\n\n"
-            f"Every trial: {base}.\n\nTrial runs are named by what they vary; each holds its "
-            "stages as child runs (params, metrics, config.yaml, overlays) and every stage "
-            "metric plus `objective`. The study run holds the paper tables "
-            f"(artifacts `tables/`). Rebuild them: `wsss tables {spec.name}`.")
 
 
 def _study_run(home: Home, spec: StudySpec) -> tuple[str, str]:
     """The study's MLflow experiment and its study-level run (created once, found again)."""
     import mlflow
 
-    experiment_id = ensure_experiment(home, spec.name, describe(spec))
+    experiment_id = ensure_experiment(home, spec.name, describe(spec), trials_view(spec))
     runs = mlflow.search_runs([experiment_id], filter_string="tags.kind = 'study'")
     if len(runs):
         return experiment_id, str(runs.run_id.iloc[0])

@@ -46,6 +46,22 @@ def commands(home: Home, host: str, mlflow_port: int,
     return out
 
 
+def trial_views(home: Home, ui_url: str, last: int = 10) -> list[tuple[str, str]]:
+    """(study, link to its trials view) for the newest ``last`` studies MLflow knows."""
+    import mlflow
+
+    from study.experiment import VIEW_TAG, trials_url
+
+    mlflow.set_tracking_uri(home.tracking_uri)
+    try:
+        experiments = mlflow.search_experiments(order_by=["creation_time DESC"],
+                                                max_results=last)
+    except Exception:  # noqa: BLE001 - the links are a convenience, the UI still starts
+        return []
+    return [(e.name, trials_url(ui_url, e.experiment_id)) for e in experiments
+            if VIEW_TAG in e.tags]
+
+
 def ui(args: argparse.Namespace) -> int:
     home = Home.default()
     if home.tracking_uri.startswith(("http://", "https://")):
@@ -59,6 +75,10 @@ def ui(args: argparse.Namespace) -> int:
     procs = [(name, subprocess.Popen(argv), url) for name, argv, url in todo]
     for name, _, url in procs:
         print(f"{name}: {url}", flush=True)
+    ui_url = home.tracking_uri if home.tracking_uri.startswith("http") else next(
+        (url for name, _, url in procs if name == "MLflow"), "")
+    for study, link in trial_views(home, ui_url) if ui_url else []:
+        print(f"  {study}: {link}", flush=True)
     if not procs:
         return 0
     try:

@@ -20,7 +20,7 @@ class StudyContext:
     cache_root: str  # shared storage on a cluster
     tracking_uri: str  # absolute sqlite URI locally, the head's mlflow server on a cluster
     experiment_id: str
-    study_run_id: str  # MLflow run of the study: trial runs are its children
+    study_run_id: str  # MLflow run of the study: trial runs name it in a tag
     stage_resources: dict[str, dict[str, float]] = field(default_factory=dict)  # {} = in-process
     stop_at: str = ""  # the last stage a trial runs ("" = the objective's)
 

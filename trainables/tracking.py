@@ -16,6 +16,7 @@ from wsss.cache import CacheEntry
 from wsss.keys import flatten
 
 log = logging.getLogger(__name__)
+STUDY_RUN = "wsss.study_run_id"  # a trial run's tag: the study run holding its tables
 
 
 # how a varied key reads in a trial run's name (the rest: the key's last part)
@@ -65,9 +66,11 @@ def trial_run(ctx: StudyContext, trial_id: str, trial_name: str,
     mlflow.set_tracking_uri(ctx.tracking_uri)
     mlflow.set_experiment(experiment_id=ctx.experiment_id)  # else nested runs go to "Default"
     existing = _find(ctx, f"tags.`ray.trial_id` = '{trial_id}' and tags.kind = 'trial'")
-    with mlflow.start_run(run_id=existing, parent_run_id=None if existing else ctx.study_run_id,
-                          run_name=trial_name,
-                          tags={"ray.trial_id": trial_id, "kind": "trial"}) as run:
+    # top-level runs, tied to the study run by a tag: MLflow's UI folds a parent's children
+    # away, and the trials are what a person opens the experiment to see
+    with mlflow.start_run(run_id=existing, run_name=trial_name,
+                          tags={"ray.trial_id": trial_id, "kind": "trial",
+                                STUDY_RUN: ctx.study_run_id}) as run:
         if existing is None:  # params cannot change once logged
             mlflow.log_params({k: str(v) for k, v in params.items()})
         yield run.info.run_id

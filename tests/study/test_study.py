@@ -62,7 +62,8 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     runs = mlflow.search_runs(experiment_names=["four"])
     study_id = runs[runs["tags.kind"] == "study"].run_id.iloc[0]
     trials = runs[runs["tags.kind"] == "trial"]
-    assert len(trials) == 4 and set(trials["tags.mlflow.parentRunId"]) == {study_id}
+    assert len(trials) == 4 and set(trials["tags.wsss.study_run_id"]) == {study_id}
+    assert trials["tags.mlflow.parentRunId"].isna().all()  # top level: not folded in the UI
     assert set(runs[runs["tags.kind"] == "stage"]["tags.mlflow.parentRunId"]) == set(trials.run_id)
     assert set(runs.status) == {"FINISHED"}
     # artifacts live under the project folder, never in the working directory's ./mlruns
@@ -78,6 +79,9 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert "grid `four`" in experiment.tags["mlflow.note.content"]
     assert "wsss tables four" in experiment.tags["mlflow.note.content"]
+    view = json.loads(experiment.tags["mlflow.sharedViewState.wsss-trials"])  # wsss ui's link
+    assert view["orderByKey"] == "metrics.`objective`" and "metrics.`pseudo/miou`" in \
+        view["selectedColumns"] and "params.`pseudo/alpha`" in view["selectedColumns"]
     assert sorted(trials["tags.mlflow.runName"]) == [
         "drs=constant δ=0.55 α=0.2", "drs=constant δ=0.55 α=0.3", "drs=learnable α=0.2",
         "drs=learnable α=0.3"]

@@ -103,3 +103,29 @@ def test_study_progress_is_one_summary_line_per_event() -> None:
     assert lines[-1] == ("[study drs1] 1/8 done, 0 running, 6 pending, 1 failed; "
                          "best pseudo/miou 0.774 (drs=constant δ=0.55)")
     assert pickle.loads(pickle.dumps(StudyProgress("s", "rw/miou", 3))).samples == 3
+
+
+def test_wsss_ui_links_each_study_to_its_saved_trials_view(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    import mlflow
+
+    from study.experiment import VIEW_TAG, ensure_experiment, trials_view
+    from study.spec import Home, StudySpec
+    from study.ui import trial_views
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    home = Home(tmp_path)
+    spec = StudySpec(name="g", grid="drs1", until="evaluate",
+                     overrides={"method": "drs", "profile": "tiny"})
+    experiment_id = ensure_experiment(home, "g", "a grid", trials_view(spec))
+    mlflow.create_experiment("not-a-study")
+    (link,) = trial_views(home, "http://127.0.0.1:5000")
+    assert link == ("g", f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs"
+                         "?viewStateShareKey=wsss-trials")
+    view = json.loads(mlflow.get_experiment(experiment_id).tags[VIEW_TAG])
+    assert view["searchFilter"] == "tags.kind = 'trial'" and view["orderByAsc"] is False
+    assert view["orderByKey"] == "metrics.`objective`"
+    columns = view["selectedColumns"]
+    assert columns[0] == "metrics.`objective`" and "metrics.`seg/report/miou_crf`" in columns
+    assert "params.`classifier/drs_delta`" in columns and "metrics.`rw/miou`" not in columns

@@ -1,0 +1,105 @@
+"""What a person sees: a study's MLflow runs page in headless Chromium, checked and captured.
+
+    python -m study.browser_check STUDY [--out docs/img/mlflow-runs.png] [--chromium PATH]
+
+Starts the MLflow UI for WSSS_HOME on a free 127.0.0.1 port (or uses the tracking server of
+``MLFLOW_TRACKING_URI``), opens the study's trials view (``study.experiment.trials_url``)
+in headless Chromium (Debian's ``chromium`` package), checks that every trial's name and the
+``objective`` column are on the rendered page, and saves a screenshot. Exit status 1 names
+what was missing. CI has no browser: tests/study/test_study.py checks the same through
+MLflow's REST API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from study.experiment import VIEW_TAG, trials_url
+from study.spec import Home
+from study.ui import commands, free_port
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+
+
+def _wait(url: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"the MLflow UI at {url} did not answer within {seconds:.0f} s")
+
+
+def chromium(browser: str, url: str, *args: str, budget_ms: int = 20000) -> str:
+    argv = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--window-size=1800,700", f"--virtual-time-budget={budget_ms}", *args, url]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+    return done.stdout
+
+
+def check(study: str, out: Path, browser: str) -> list[str]:
+    """What is missing from the rendered page ([] when all is there); saves ``out``."""
+    import mlflow
+
+    home = Home.default()
+    mlflow.set_tracking_uri(home.tracking_uri)
+    experiment = mlflow.get_experiment_by_name(study)
+    if experiment is None:
+        return [f"no study {study!r} in {home.tracking_uri}"]
+    trials = mlflow.search_runs([experiment.experiment_id], filter_string="tags.kind = 'trial'")
+    names = sorted(set(trials["tags.mlflow.runName"]))
+    proc = None
+    if home.tracking_uri.startswith(("http://", "https://")):
+        base = home.tracking_uri.rstrip("/")
+    else:
+        _, argv, base = commands(home, "127.0.0.1", free_port(5055), free_port(8081))[0]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(base)
+        url = trials_url(base, experiment.experiment_id)
+        dom = chromium(browser, url, "--dump-dom")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        chromium(browser, url, f"--screenshot={out.resolve()}")
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)
+    missing = [] if VIEW_TAG in experiment.tags else [f"the experiment tag {VIEW_TAG}"]
+    missing += [f"trial name {n!r}" for n in names if n not in dom]
+    if 'col-id="metrics.`objective`"' not in dom:  # the column itself, not the word
+        missing.append("the objective column")
+    if not out.exists() or out.stat().st_size == 0:
+        missing.append(f"the screenshot {out}")
+    return missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("study")
+    parser.add_argument("--out", default="mlflow-runs.png", help="screenshot (PNG)")
+    parser.add_argument("--chromium", help="the browser (default: chromium on PATH)")
+    args = parser.parse_args(argv)
+    browser = args.chromium or next((b for b in map(shutil.which, CHROMIUM) if b), None)
+    if browser is None:
+        print("error: no chromium on PATH (Debian: apt-get install chromium)", file=sys.stderr)
+        return 2
+    missing = check(args.study, Path(args.out), browser)
+    if missing:
+        print("missing from the runs page: " + "; ".join(missing), file=sys.stderr)
+        return 1
+    print(f"runs page of {args.study}: every trial name and the objective column are shown; "
+          f"screenshot {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
