@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from study.spec import Home
 
@@ -52,6 +53,9 @@ def trial_views(home: Home, ui_url: str, last: int = 10) -> list[tuple[str, str]
 
     from study.experiment import VIEW_TAG, trials_url
 
+    uri = home.tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return []  # no study yet, and no store to create here
     mlflow.set_tracking_uri(home.tracking_uri)
     try:
         experiments = mlflow.search_experiments(order_by=["creation_time DESC"],
@@ -72,12 +76,14 @@ def ui(args: argparse.Namespace) -> int:
         print(f"warning: binding to {args.host}, reachable beyond this machine")
     todo = commands(home, args.host, free_port(args.mlflow_port, args.host),
                     free_port(args.optuna_port, args.host))
+    ui_url = home.tracking_uri if home.tracking_uri.startswith("http") else next(
+        (url for name, _, url in todo if name == "MLflow"), "")
+    # before the UI starts: both would create a new store's tables at once otherwise
+    links = trial_views(home, ui_url) if ui_url else []
     procs = [(name, subprocess.Popen(argv), url) for name, argv, url in todo]
     for name, _, url in procs:
         print(f"{name}: {url}", flush=True)
-    ui_url = home.tracking_uri if home.tracking_uri.startswith("http") else next(
-        (url for name, _, url in procs if name == "MLflow"), "")
-    for study, link in trial_views(home, ui_url) if ui_url else []:
+    for study, link in links:
         print(f"  {study}: {link}", flush=True)
     if not procs:
         return 0
