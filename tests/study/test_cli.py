@@ -142,3 +142,14 @@ def test_until_defaults_to_the_papers_stage_and_is_checked(monkeypatch, capsys,
     assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", "--objective",
                  "seg/report/miou", "--name", "o", "oracle=true"]) == 0
     assert launched[-1].objective == "seg/report/miou"
+    # search options reach the spec: rungs by stage name, a sampler over a grid's points,
+    # a budget in stage-seconds; a grid sampled by TPE runs --samples trials
+    assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", "--name", "a",
+                 "--asha", "--rungs", "cams, pseudo_labels", "--sampler", "tpe",
+                 "--samples", "5", "--budget", "600"]) == 0
+    spec = launched[-1]
+    assert spec.asha and spec.rungs == ["cams", "pseudo_labels"] and spec.sampler == "tpe"
+    assert spec.budget == 600.0 and spec.num_samples == 5
+    with pytest.raises(SystemExit):  # argparse names the choices
+        main(["study", "run", "--grid", "drs1", "--sampler", "bogus"])
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err
