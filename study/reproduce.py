@@ -46,20 +46,24 @@ def _spec(name: str, grid: str, seed: int, args: argparse.Namespace,
     stage code versions (``signature``); otherwise the next free ``<name>-vN`` is used, so a
     study run before a code or default change is never passed off as a current one."""
     from search_spaces import method_of
-    from study.commands import _check_until, trial_overrides
+    from study.commands import _check_until, _ensure_data, trial_overrides
     from wsss import config
+    from wsss.cache import StageCache
+    from wsss.pipeline import dataset_key
 
     method = method_of(grid)
     overrides = trial_overrides(method.name, args.profile, args.preset,
                                 {**config.parse_overrides(args.overrides), "seed": seed})
     _check_until(config.resolve(overrides), method.objective, method.grid_until)
+    _ensure_data(overrides)  # the signature reads the dataset's content, not its path
+    fingerprint = dataset_key(config.resolve(overrides), StageCache(home.cache))[1]
     fresh = StudySpec(name=name, grid=grid, objective=method.objective,
                       until=method.grid_until, overrides=overrides,
                       concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
                       gpus_per_stage=args.gpus_per_stage, seed=seed,
                       created=time.strftime("%Y-%m-%dT%H:%M:%S"),
                       signature=signature(overrides, grid, method.objective,
-                                          method.grid_until))
+                                          method.grid_until, fingerprint))
     for k in itertools.count(1):
         study = name if k == 1 else f"{name}-v{k}"
         if not home.spec_path(study).exists():
@@ -71,20 +75,25 @@ def _spec(name: str, grid: str, seed: int, args: argparse.Namespace,
     raise AssertionError("unreachable")
 
 
-def signature(overrides: dict[str, Any], grid: str, objective: str, until: str) -> str:
+def signature(overrides: dict[str, Any], grid: str, objective: str, until: str,
+              fingerprint: str) -> str:
     """Digest of what a study computes: its grid, objective and last stage, the resolved
-    base configuration and every stage's code version."""
+    base configuration without the keys that change only speed or location (so a rerun from
+    another folder, or with the data elsewhere, is the same study), the dataset's content
+    fingerprint and every stage's code version."""
     from wsss import config
     from wsss.pipeline import STAGES
 
-    flat = config.flatten(config.resolve(overrides))
+    outside = config.outside_key_fields()
+    flat = {k: v for k, v in config.flatten(config.resolve(overrides)).items()
+            if k not in outside}
     what = {"config": flat, "stages": {n: s.version for n, s in STAGES.items()},
-            "grid": grid, "objective": objective, "until": until}
+            "grid": grid, "objective": objective, "until": until, "data": fingerprint}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def reproduce(args: argparse.Namespace) -> int:
-    from study.commands import _ensure_data, _init_ray
+    from study.commands import _init_ray
     from study.runner import launch
 
     home = Home.default()
@@ -101,8 +110,7 @@ def reproduce(args: argparse.Namespace) -> int:
                 if known and spec.status == "complete":
                     print(f"[{study}] complete: reused")
                     continue
-                _ensure_data(spec.overrides)
-                _init_ray(home)
+                _init_ray(home)  # the data was made and checked by _spec
                 if not known:
                     home.save(spec)
                 began = time.perf_counter()

@@ -6,6 +6,7 @@ launch is tested in test_study.py)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -82,6 +83,12 @@ def test_reproduce_runs_every_grid_per_seed_then_reuses_them(fake_home, tiny_roo
     assert main(argv) == 0
     assert launched == [] and "reused" in capsys.readouterr().out
     assert "Splits: pseudo-label mIoU on train" in report.read_text()
+    # the same data somewhere else (another folder, another machine's mount) is the same
+    # study: the signature reads the dataset's content, not its path
+    moved = tiny_root.parent / "tiny-moved"
+    shutil.copytree(tiny_root, moved, dirs_exist_ok=True)
+    assert main([*argv[:-1], f"data/root={moved}"]) == 0
+    assert launched == [] and "made by another" not in capsys.readouterr().out
     # a study made by another configuration or stage code is not passed off as current:
     # the next free name runs it, and only the new studies fill the tables
     path = home / "studies" / "reproduce-drs-tiny-drs1-s0.json"
