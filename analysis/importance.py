@@ -9,6 +9,7 @@ Optuna study: that holds one score per trial, MLflow holds every stage's metric.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def importances(df: pd.DataFrame, metrics: list[tuple[str, bool]]) -> tuple[pd.D
         rows = df[values.notna()]
         if len(rows) < 3 or values.nunique() < 2:
             continue
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per in-memory study
         study = optuna.create_study(direction="maximize" if maximize else "minimize")
         dists = {k: CategoricalDistribution(sorted(df[k].map(str).unique())) for k in settings}
         for _, row in rows.iterrows():
@@ -73,7 +75,6 @@ def importances(df: pd.DataFrame, metrics: list[tuple[str, bool]]) -> tuple[pd.D
                      else optuna.importance.PedAnovaImportanceEvaluator())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per in-memory study
             columns[metric] = optuna.importance.get_param_importances(study, evaluator=evaluator)
     return pd.DataFrame(columns).reindex(settings).fillna(0.0), name
 
@@ -94,6 +95,10 @@ def parallel_coordinates(df: pd.DataFrame, metrics: list[tuple[str, bool]], colo
                          out: Path) -> Path | None:
     """One line per trial across its settings (categories spread evenly) and its metrics
     (each axis its own range, written at its ends, better up), coloured by ``colour_by``."""
+    # a metric every trial has and that varies: a constant axis (the shared pretrain) or one
+    # only some trials reach (refine) would draw nothing or broken lines
+    metrics = [(m, up) for m, up in metrics if df[f"metrics.{m}"].notna().all()
+               and df[f"metrics.{m}"].nunique() > 1]
     settings, names = varied_settings(df), [m for m, _ in metrics]
     axes = settings + names
     if len(df) < 2 or len(axes) < 2 or f"metrics.{colour_by}" not in df:
@@ -103,7 +108,7 @@ def parallel_coordinates(df: pd.DataFrame, metrics: list[tuple[str, bool]], colo
     for key in settings:
         cats = sorted(df[key].map(str).unique())
         scaled[key] = df[key].map(lambda v, c=cats: c.index(str(v)) / max(1, len(c) - 1))
-        ticks[key] = cats
+        ticks[key] = [_label(c) for c in cats]
     for metric, up in metrics:  # better is up on every metric axis (a loss is turned over)
         v = df[f"metrics.{metric}"]
         lo, hi = v.min(), v.max()
@@ -132,6 +137,19 @@ def parallel_coordinates(df: pd.DataFrame, metrics: list[tuple[str, bool]], colo
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def _label(text: str) -> str:
+    """A category as an axis label: ``('layer5', 'layer6')`` reads ``layer5-6``."""
+    ids = re.findall(r"layer(\d)", text)
+    if ids and text.startswith(("(", "[")):
+        nums = [int(i) for i in ids]
+        if nums == list(range(nums[0], nums[-1] + 1)):
+            return f"layer{nums[0]}" + (f"-{nums[-1]}" if len(nums) > 1 else "")
+        return "layer" + ",".join(ids)
+    if text in ("()", "[]"):
+        return "none"
+    return text if len(text) <= 14 else text[:13] + "…"
 
 
 def section(df: pd.DataFrame, objective: str, out: Path,

@@ -75,3 +75,12 @@ def test_headlines_are_the_stages_own_scores() -> None:
     stages = {(name, s.score, s.maximize) for name, s in STAGES.items()}
     assert stages == set(importance.STAGE_SCORES)
     assert importance.HEADLINES[-1] == ("seg/miou_crf", True)
+
+
+def test_axis_labels_read_short() -> None:
+    assert importance._label("('layer5', 'layer6')") == "layer5-6"
+    assert importance._label("('layer6',)") == "layer6"
+    assert importance._label("('layer1', 'layer3')") == "layer1,3"
+    assert importance._label("()") == "none"
+    assert importance._label("constant") == "constant"
+    assert importance._label("x" * 30) == "x" * 13 + "…"
