@@ -47,5 +47,18 @@ def drs(trial: optuna.Trial) -> dict[str, Any]:
     return {**controller(trial), **thresholds(trial)}
 
 
-SPACES = {"drs": drs, "drs-controller": controller, "drs-placement": placement,
+def joint(trial: optuna.Trial) -> dict[str, Any]:
+    """Everything the DRS papers' tables vary at once (issue 16's search-vs-paper space):
+    controller and δ, DRS in each of layer1..layer6, α, β, and refinement (DRS†). No layer
+    chosen means no DRS (Table 2's ``none`` row)."""
+    controller(trial)
+    layers = free_placement(trial)["classifier/drs_layers"]
+    thresholds(trial)
+    trial.suggest_categorical("refine/enabled", [False, True])
+    if not layers:
+        return {"classifier/drs": "none"}  # the controller's choice is moot
+    return {"classifier/drs_layers": layers}
+
+
+SPACES = {"drs": drs, "drs-joint": joint, "drs-controller": controller, "drs-placement": placement,
           "drs-free-placement": free_placement, "thresholds": thresholds}

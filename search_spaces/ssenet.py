@@ -39,4 +39,14 @@ def sse(trial: optuna.Trial) -> dict[str, Any]:
     return {**ser(trial), **random_walk(trial)}
 
 
-SPACES = {"sse": sse, "sse-ser": ser, "sse-rw": random_walk, "sse-crf": confident}
+def joint(trial: optuna.Trial) -> dict[str, Any]:
+    """Everything SSENet's pipeline exposes at once (issue 16's search-vs-paper space): SER
+    on/off with r, the equivariance weight η, the la/ha CRF powers and the random walk. The
+    scale range is left out: its values are in pixels of one image size (see above)."""
+    out = ser(trial)
+    if out.get("classifier/ser_rate", 0) is not None:
+        trial.suggest_categorical("classifier/ser_weight", [0.25, 0.5, 1.0, 2.0, 4.0])
+    return {**out, **confident(trial), **random_walk(trial)}
+
+
+SPACES = {"sse": sse, "sse-joint": joint, "sse-ser": ser, "sse-rw": random_walk, "sse-crf": confident}

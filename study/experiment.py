@@ -42,7 +42,8 @@ def ensure_experiment(home: Home, name: str, description: str = "",
 def describe(spec: StudySpec) -> str:
     """The experiment's description: what the study searches, for what, and how to rebuild
     its tables."""
-    what = f"grid `{spec.grid}`" if spec.grid else f"search space `{spec.space}`"
+    what = (f"points {', '.join(f'`{p}`' for p in spec.points)}" if spec.points else
+            f"grid `{spec.grid}`" if spec.grid else f"search space `{spec.space}`")
     base = ", ".join(f"`{k}={v}`" for k, v in sorted(spec.overrides.items())) or "defaults"
     return (f"wsss study **{spec.name}**: {what}, {spec.num_samples} trials, objective "
             f"`{spec.objective}` (maximised), until stage `{spec.until or 'the objective'}`.\n\n"
@@ -66,7 +67,6 @@ def trials_view(spec: StudySpec) -> dict[str, Any]:
     """The trial runs, best objective first, with the objective, the stages' headline
     metrics and the settings a grid varies as columns."""
     from analysis.importance import STAGE_SCORES
-    from search_spaces import GRIDS
     from wsss import config
     from wsss.pipeline import plan, stage_of_metric
 
@@ -77,7 +77,7 @@ def trials_view(spec: StudySpec) -> dict[str, Any]:
                               if stage in ran and stage != "pretrain")]
     if "evaluate" in ran:  # the papers' number, on the selection and the held-out split
         metrics += ["seg/miou_crf", "seg/report/miou_crf"]
-    varied = sorted({k for point in GRIDS.get(spec.grid, {}).values() for k in point
+    varied = sorted({k for point in spec.grid_points.values() for k in point
                      if not k.startswith("choice/")})
     return {"searchFilter": "tags.kind = 'trial'", "orderByKey": _column("metrics", "objective"),
             "orderByAsc": False, "lifecycleFilter": "Active",

@@ -116,7 +116,7 @@ def _requeue_orphans(home: Home, spec: StudySpec, known: set[str]) -> int:
     for t in orphans:
         storage.set_trial_system_attr(t._trial_id, "wsss:orphan", "driver died after ask()")
         storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        if spec.grid and "choice/grid" in t.params:
+        if spec.grid_points and "choice/grid" in t.params:
             study.enqueue_trial({"choice/grid": t.params["choice/grid"]})
     return len(orphans)
 
@@ -154,7 +154,7 @@ def _tune_config(spec: StudySpec, home: Home):
     from study.search import build_searcher, space_function
     from wsss.pipeline import stage_of_metric
 
-    space = space_function(spec.space, spec.grid)
+    space = space_function(spec)
     final_stage = _stage_count(spec, spec.until or stage_of_metric(spec.objective).name)
     searcher = build_searcher(space, spec, home.optuna_url, final_step=final_stage)
     return tune.TuneConfig(search_alg=searcher, scheduler=rung_scheduler(spec, final_stage),

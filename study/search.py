@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from search_spaces import GRIDS, SPACES, method_of
+from search_spaces import SPACES, method_of
 from study.scheduler import StageBudget
 
 if TYPE_CHECKING:
@@ -77,20 +77,22 @@ class GridSpace:
         return dict(self.points[trial.suggest_categorical("choice/grid", list(self.points))])
 
 
-def space_function(space: str, grid: str) -> Callable[[optuna.Trial], dict[str, Any]]:
+def space_function(spec: StudySpec) -> Callable[[optuna.Trial], dict[str, Any]]:
     """The define-by-run function: a named space, or a grid's points by name."""
-    method_of(grid or space)  # an unknown name fails here, listing the known ones
-    return GridSpace(GRIDS[grid]) if grid else SPACES[space]
+    method_of(spec.grid or spec.space)  # an unknown name fails here, listing the known ones
+    points = spec.grid_points
+    return GridSpace(points) if points else SPACES[spec.space]
 
 
 def build_searcher(space: Callable, spec: StudySpec, storage_url: str, *,
                    final_step: int) -> PruneAwareOptunaSearch:
     sampler: optuna.samplers.BaseSampler
-    kind = spec.sampler or ("grid" if spec.grid else "tpe")
+    points = spec.grid_points
+    kind = spec.sampler or ("grid" if points else "tpe")
     if kind == "grid":  # every point exactly once, in a seeded order
-        if not spec.grid:
+        if not points:
             raise ValueError("sampler 'grid' needs --grid")
-        sampler = optuna.samplers.GridSampler({"choice/grid": list(GRIDS[spec.grid])},
+        sampler = optuna.samplers.GridSampler({"choice/grid": list(points)},
                                               seed=spec.seed)
     elif kind == "random":
         sampler = optuna.samplers.RandomSampler(seed=spec.seed)

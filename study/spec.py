@@ -22,6 +22,8 @@ class StudySpec:
     name: str
     space: str = "drs"  # a search_spaces.SPACES name (ignored with a grid)
     grid: str = ""  # a search_spaces.GRIDS name: every point once
+    # or the points themselves (name -> overrides), e.g. a search's best beside the paper's
+    points: dict[str, dict[str, Any]] = field(default_factory=dict)
     samples: int = 8
     objective: str = "pseudo/miou"
     until: str = ""  # the last stage every trial runs ("" = the objective's stage)
@@ -40,10 +42,15 @@ class StudySpec:
     signature: str = ""  # wsss reproduce: resolved config + stage versions (reuse only if equal)
 
     @property
-    def num_samples(self) -> int:
+    def grid_points(self) -> dict[str, dict[str, Any]]:
+        """The named points a grid study runs ({} for a search space)."""
         from search_spaces import GRIDS
 
-        return len(GRIDS[self.grid]) if self.grid and self.sampler in ("", "grid") \
+        return dict(self.points) if self.points else dict(GRIDS[self.grid]) if self.grid else {}
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.grid_points) if self.grid_points and self.sampler in ("", "grid") \
             else self.samples
 
 
