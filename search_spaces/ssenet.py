@@ -49,4 +49,5 @@ def joint(trial: optuna.Trial) -> dict[str, Any]:
     return {**out, **confident(trial), **random_walk(trial)}
 
 
-SPACES = {"sse": sse, "sse-joint": joint, "sse-ser": ser, "sse-rw": random_walk, "sse-crf": confident}
+SPACES = {"sse": sse, "sse-joint": joint, "sse-ser": ser, "sse-rw": random_walk,
+          "sse-crf": confident}
