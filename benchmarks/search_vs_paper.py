@@ -4,13 +4,14 @@ on several seeds and compared on the held-out reporting split.
 
     python benchmarks/search_vs_paper.py [--method drs|ssenet] [--profile quick]
                                          [--budget 3600] [--seeds 0 1 2] [--no-rungs]
+                                         [--name NAME]
 
-1. Study ``search-<method>-<profile>`` over the method's joint space (DRS ``drs-joint``:
+1. Study ``NAME`` (default ``search-<method>-<profile>-b<budget>``) over the method's joint space (DRS ``drs-joint``:
    controller, δ, DRS in each of layer1..6, α, β, refinement; SSENet ``sse-joint``: SER on/off,
    r, η, la/ha CRF powers, random-walk β and t) with TPE and the stage-aware scheduler at the
    method's rungs, seed 0, objective ``seg/miou_crf`` on the selection split (val), stopped
    by ``--budget`` stage-seconds (cache hits free).
-2. Studies ``confirm-<method>-<profile>-s<seed>``: the best trial's setting (``search``) and the
+2. Studies ``NAME-confirm-s<seed>``: the best trial's setting (``search``) and the
    paper's (``paper``: DRS learnable in layer1-6, the preset's α/β, no refinement; SSENet
    r = 0.3, β 8, t 256) with every seed, through the shared cache.
 3. Prints both on the reporting split (test) and the selection split, paired by seed.
@@ -40,6 +41,7 @@ def main() -> int:
                         help="stage-seconds the search may compute (cache hits are free)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-rungs", action="store_true", help="plain TPE, no halving")
+    parser.add_argument("--name", help="the search study (default search-METHOD-PROFILE-bBUDGET)")
     args = parser.parse_args()
 
     from analysis.confirm import compare, markdown, verdict
@@ -51,7 +53,7 @@ def main() -> int:
 
     home = Home.default()
     start = time.perf_counter()
-    name = f"search-{args.method}-{args.profile}"
+    name = args.name or f"search-{args.method}-{args.profile}-b{args.budget:.0f}"
     space = SPACE[args.method]
     if not home.spec_path(name).exists():
         code = wsss(["study", "run", space, "--sampler", "tpe", "--samples", "1000",
@@ -73,7 +75,7 @@ def main() -> int:
                                            if k != "seed"},
                                 cpus_per_trial=search.cpus_per_trial,
                                 gpus_per_stage=search.gpus_per_stage)
-    studies = confirm(f"confirm-{args.method}-{args.profile}",
+    studies = confirm(f"{name}-confirm",
                       {"search": best, "paper": PAPER[args.method]}, args.seeds, template, home)
     import pandas as pd
 
