@@ -154,9 +154,21 @@ def test_cells_average_only_trials_that_differ_by_seed(store: str) -> None:
     drs1, th, sse1 = report.build("mixed", ["drs1", "thresholds", "sse1"])
     rows = {labels[0]: cells for labels, cells in drs1.rows}
     assert rows["learnable"][0].text(100) == "72.0 ± 2.8 (n=2)"
-    assert rows["δ = 0.55"][0].n == 0 and rows["δ = 0.55"][0].text(100) == "– (2 settings)"
+    # the paper fixes α and β: where several meet in a row, the preset's (0.2, 0.2) is shown
+    assert rows["δ = 0.55"][0].text(100) == "77.0"
     cells = {labels[0]: c for labels, c in th.rows}  # α 0.2: learnable and δ 0.55 meet
     assert cells["0.20"][0].settings == 2 and cells["0.30"][0].text(100) == "79.0"
+    mlflow.set_experiment("mixed")
+    with mlflow.start_run(tags={"kind": "study"}) as other:
+        mlflow.log_params({"study/objective": "pseudo/miou"})
+    for alpha, v in ((0.3, 0.79), (0.4, 0.81)):  # none at the preset's α: nothing chosen
+        _trial(other.info.run_id, {"classifier/drs": "constant", "classifier/drs_delta": 0.6,
+                                   "classifier/drs_layers": ALL, "seed": 0,
+                                   "pseudo/alpha": alpha, "pseudo/beta": 0.2},
+               {"pseudo/miou": v})
+    rows = {labels[0]: cells for labels, cells in report.build("mixed", ["drs1"])[0].rows}
+    assert rows["δ = 0.60"][0].text(100) == "– (2 settings)"
+    assert rows["δ = 0.55"][0].text(100) == "77.0"
     models = {labels[0]: c for labels, c in sse1.rows}
     assert models["Baseline"][0].n == 0  # no DRS trial is an SSENet baseline
     assert models["SSENet (0.3)"][0].text(100) == "48.0"
