@@ -53,7 +53,7 @@ def _refined(df: pd.DataFrame) -> pd.Series:
                      index=df.index, dtype=bool)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _preset_thresholds(preset: str) -> tuple[float, float]:
     from wsss import config
 

@@ -193,7 +193,8 @@ def study_ls(args: argparse.Namespace) -> int:
     print(f"{'name':<36}{'status':<12}{'trials':>7}  space / grid, objective")
     for path in specs:
         s = home.load(path.stem)
-        print(f"{s.name:<36}{s.status:<12}{s.num_samples:>7}  {s.grid or s.space}, {s.objective}")
+        what = s.grid or (f"points of {s.space}" if s.points else s.space)
+        print(f"{s.name:<36}{s.status:<12}{s.num_samples:>7}  {what}, {s.objective}")
     return 0
 
 
