@@ -6,11 +6,11 @@ on several seeds and compared on the held-out reporting split.
                                          [--budget 3600] [--seeds 0 1 2] [--no-rungs]
                                          [--name NAME]
 
-1. Study ``NAME`` (default ``search-<method>-<profile>-b<budget>``) over the method's joint
-   space (DRS ``drs-joint``: controller, δ, DRS in each of layer1..6, α, β, refinement; SSENet ``sse-joint``: SER on/off,
-   r, η, la/ha CRF powers, random-walk β and t) with TPE and the stage-aware scheduler at the
-   method's rungs, seed 0, objective ``seg/miou_crf`` on the selection split (val), stopped
-   by ``--budget`` stage-seconds (cache hits free).
+1. Study ``NAME`` (default ``search-<method>-<profile>-b<budget>``) over the method's
+   joint space (DRS ``drs-joint``: controller, δ, DRS in each of layer1..6, α, β, refinement;
+   SSENet ``sse-joint``: SER on/off, r, η, la/ha CRF powers, random-walk β and t) with TPE
+   and the stage-aware scheduler at the method's rungs, seed 0, objective ``seg/miou_crf``
+   on the selection split (val), stopped by ``--budget`` stage-seconds (cache hits free).
 2. Studies ``NAME-confirm-s<seed>``: the best trial's setting (``search``) and the
    paper's (``paper``: DRS learnable in layer1-6, the preset's α/β, no refinement; SSENet
    r = 0.3, β 8, t 256) with every seed, through the shared cache.
