@@ -9,14 +9,22 @@ that differ by seed only (``analysis.tables.cells_by``)."""
 
 from __future__ import annotations
 
-import functools
-import math
-
 import pandas as pd
 
-from analysis.tables import Cell, Table, TableBuilder, cells_by, col, final_columns, splits_note
+from analysis.tables import (
+    Cell,
+    Table,
+    TableBuilder,
+    cells_by,
+    col,
+    final_columns,
+    prefer_preset,
+    splits_note,
+)
 from wsss.config import LAYERS
 from wsss.methods.drs import PLACEMENTS
+
+THRESHOLDS = ("pseudo/alpha", "pseudo/beta")  # fixed in the paper's tables
 
 # The published numbers (mIoU, %). Table 1: DeepLab-LargeFOV val mIoU per controller
 PAPER_TABLE1 = {"learnable": 62.9, "delta=0.90": 51.9, "delta=0.80": 56.0, "delta=0.70": 58.7,
@@ -53,34 +61,6 @@ def _refined(df: pd.DataFrame) -> pd.Series:
                      index=df.index, dtype=bool)
 
 
-@functools.cache
-def _preset_thresholds(preset: str) -> tuple[float, float]:
-    from wsss import config
-
-    cfg = config.resolve({"method": "drs", "preset": preset})
-    return cfg.pseudo.alpha, cfg.pseudo.beta
-
-
-def _at_preset_thresholds(df: pd.DataFrame) -> pd.Series:
-    """True where a trial's α and β are its preset's (unrecorded ones count as the preset's)."""
-    def default(row: pd.Series) -> bool:
-        want = _preset_thresholds(str(row.get("preset") or "reference"))
-        have = (row.get("pseudo/alpha"), row.get("pseudo/beta"))
-        return all(v is None or (isinstance(v, float) and math.isnan(v))
-                   or abs(float(v) - w) < 1e-9 for v, w in zip(have, want, strict=True))
-    return df.apply(default, axis=1).astype(bool) if len(df) else pd.Series(dtype=bool)
-
-
-def _fixed_thresholds(df: pd.DataFrame, keys: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
-    """Rows whose trials include some at the preset's α/β keep only those."""
-    if not len(df):
-        return df, keys
-    default = _at_preset_thresholds(df)
-    covered = set(keys[default].dropna())
-    keep = default | ~keys.isin(covered)
-    return df[keep], keys[keep]
-
-
 def _all_layers(df: pd.DataFrame) -> pd.DataFrame:
     return df[[tuple(v or ()) == LAYERS for v in col(df, "classifier/drs_layers")]]
 
@@ -88,7 +68,7 @@ def _all_layers(df: pd.DataFrame) -> pd.DataFrame:
 def drs_table1(df: pd.DataFrame, metric: str) -> Table:
     full = _all_layers(df[~_refined(df)])
     keys = full.apply(_controller_key, axis=1) if len(full) else pd.Series(dtype=object)
-    full, keys = _fixed_thresholds(full, keys)
+    full, keys = prefer_preset(full, keys, THRESHOLDS)
     ours = _ours(full, metric)
     cells = {m: cells_by(full, m, keys) for m in ours}
     table = Table("drs1", "DRS Table 1: suppression controller",
@@ -115,7 +95,7 @@ def _placement_key(row: pd.Series) -> str | None:
 def drs_table2(df: pd.DataFrame, metric: str) -> Table:
     df = df[~_refined(df)]
     keys = df.apply(_placement_key, axis=1) if len(df) else pd.Series(dtype=object)
-    df, keys = _fixed_thresholds(df, keys)
+    df, keys = prefer_preset(df, keys, THRESHOLDS)
     ours = _ours(df, metric)
     cells = {m: cells_by(df, m, keys) for m in ours}
     table = Table("drs2", "DRS Table 2: where DRS is placed",
@@ -135,7 +115,7 @@ def drs_table3(df: pd.DataFrame, metric: str) -> Table:
     keys = pd.Series([(k, bool(r)) if k in ("learnable", "delta=0.55") else None
                       for k, r in zip(full.apply(_controller_key, axis=1) if len(full) else [],
                                       refined, strict=True)], index=full.index, dtype=object)
-    full, keys = _fixed_thresholds(full, keys)
+    full, keys = prefer_preset(full, keys, THRESHOLDS)
     ours = _ours(full, metric)
     cells = {m: cells_by(full, m, keys) for m in ours}
     table = Table("drs3", "DRS Table 3: refinement learning (DRS†)",

@@ -135,6 +135,53 @@ def cells_by(df: pd.DataFrame, metric: str, keys: pd.Series) -> dict[Any, Cell]:
 
 
 
+@functools.cache
+def _preset_values(method: str, preset: str, profile: str,
+                   fields: tuple[str, ...]) -> tuple[Any, ...]:
+    from wsss import config
+
+    # the source of pretrained weights only decides whether a weights file must be named
+    flat = config.flatten(config.resolve({"method": method, "preset": preset,
+                                          "profile": profile, "pretrain/source": "synthetic"}))
+    return tuple(flat[f] for f in fields)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _same(have: Any, want: Any) -> bool:
+    if _missing(have):
+        return True  # not recorded: the trial ran the default
+    if isinstance(want, float) and isinstance(have, (int, float)):
+        return abs(float(have) - want) < 1e-9
+    return have == want or str(have) == str(want)
+
+
+def at_preset(df: pd.DataFrame, fields: tuple[str, ...]) -> pd.Series:
+    """True where a trial's ``fields`` hold its method's, preset's and profile's values."""
+    def default(row: pd.Series) -> bool:
+        def given(key: str, default: str) -> str:
+            return default if _missing(row.get(key)) else str(row.get(key))
+
+        want = _preset_values(given("method", "drs"), given("preset", "reference"),
+                              given("profile", "voc"), fields)
+        return all(_same(row.get(f), w) for f, w in zip(fields, want, strict=True))
+    return df.apply(default, axis=1).astype(bool) if len(df) else pd.Series(dtype=bool)
+
+
+def prefer_preset(df: pd.DataFrame, keys: pd.Series,
+                  fields: tuple[str, ...]) -> tuple[pd.DataFrame, pd.Series]:
+    """A paper's table fixes some settings (DRS: α, β) that a study may also vary: a row
+    whose trials include some at the preset's values keeps only those."""
+    if not len(df):
+        return df, keys
+    default = at_preset(df, fields)
+    covered = set(keys[default].dropna())
+    keep = default | ~keys.isin(covered)
+    return df[keep], keys[keep]
+
+
 TableBuilder = Callable[[pd.DataFrame, str], Table]
 
 

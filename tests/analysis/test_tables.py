@@ -278,6 +278,15 @@ def test_ssenet_tables_from_an_sse1_and_an_sse2_synthetic_study(tmp_path: Path,
     rows = {r[0][0]: r[1] for r in t.rows}
     assert rows["SSENet (0.3)"][2].text(100) == "72.0"
     assert rows["SSENet (0.3)"][3:] == [49.8, 62.1] and rows["SSENet (0.5)"][2].n == 0
+    # a study that also varies the random walk (sse-proxy): Table 1 shows the reference's β 8
+    for beta, v in ((8.0, 0.68), (16.0, 0.75)):
+        _trial(sid, {"method": "ssenet", "profile": "quick", "classifier/ser_rate": 0.4,
+                     "random_walk/beta": beta}, {"cam/miou": 0.6, "rw/miou": v})
+    _trial(sid, {"method": "ssenet", "profile": "quick", "classifier/ser_rate": 0.2,
+                 "random_walk/beta": 4.0}, {"cam/miou": 0.6, "rw/miou": 0.61})
+    rows = {r[0][0]: r[1] for r in sse_table1(load_trials("sse"), "rw/miou").rows}
+    assert rows["SSENet (0.4)"][1].text(100) == "68.0"
+    assert rows["SSENet (0.2)"][1].text(100) == "61.0"  # no trial at β 8: the only one shown
 
 
 def test_tables_and_their_artifacts_leave_the_working_tree_alone(store: str, tmp_path: Path,
