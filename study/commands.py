@@ -171,17 +171,33 @@ def tables_command(args: argparse.Namespace) -> int:
 
 
 def trial_table(df, spec: StudySpec) -> str:
-    """Plain Markdown: one row per trial, its choices and the objective (best first)."""
+    """Plain Markdown: one row per trial, its choices, the objective (best first) and the
+    stage it ended at; a trial stopped at a rung has no objective (its rung score is shown
+    apart, never ranked with final values)."""
+    import math
+
     if df is None or not len(df):
         return "(no trials)"
     choices = [c for c in df.columns if c.startswith("config/")]
-    df = df.sort_values("score", ascending=False)
-    head = [c.removeprefix("config/") for c in choices] + [spec.objective, "stage"]
+    objective = df[spec.objective] if spec.objective in df else df["score"] * math.nan
+    df = df.assign(_objective=objective).sort_values(["_objective", "score"],
+                                                      ascending=False, na_position="last")
+    head = [c.removeprefix("config/") for c in choices] + [spec.objective, "last stage",
+                                                            "its score"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for _, row in df.iterrows():
-        cells = [str(row[c]) for c in choices] + [f"{row['score']:.4f}", str(row.get("stage"))]
+        value = row["_objective"]
+        cells = [_cell(row[c]) for c in choices] + [
+            "–" if value != value else f"{value:.4f}",
+            str(row.get("stage_name", row.get("stage"))), f"{row['score']:.4f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "–" if value != value else f"{value:.6g}"  # 0.35, not 0.35000000000000003
+    return str(value)
 
 
 def study_ls(args: argparse.Namespace) -> int:

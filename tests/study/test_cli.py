@@ -153,3 +153,22 @@ def test_until_defaults_to_the_papers_stage_and_is_checked(monkeypatch, capsys,
     with pytest.raises(SystemExit):  # argparse names the choices
         main(["study", "run", "--grid", "drs1", "--sampler", "bogus"])
     assert "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+def test_the_trial_table_ranks_only_final_values_and_shows_where_trials_stopped() -> None:
+    import math
+
+    import pandas as pd
+
+    from study.commands import trial_table
+    from study.spec import StudySpec
+
+    df = pd.DataFrame({"config/pseudo/alpha": [0.35000000000000003, 0.2, 0.3],
+                       "score": [0.80, 0.70, 0.72],  # the first: a pseudo/miou rung score
+                       "seg/miou_crf": [math.nan, 0.70, 0.72],
+                       "stage_name": ["pseudo_labels", "evaluate", "evaluate"]})
+    table = trial_table(df, StudySpec(name="s", objective="seg/miou_crf"))
+    rows = table.splitlines()[2:]
+    assert rows[0] == "| 0.3 | 0.7200 | evaluate | 0.7200 |"
+    assert rows[1] == "| 0.2 | 0.7000 | evaluate | 0.7000 |"
+    assert rows[2] == "| 0.35 | – | pseudo_labels | 0.8000 |"  # stopped at a rung: last
