@@ -32,6 +32,24 @@ STAGE_SCORES = (("pretrain", "pretrain/val/map", True), ("classify", "cls/val/ma
                 ("affinity", "aff/pair_accuracy", True), ("random_walk", "rw/miou", True),
                 ("segment", "segment/final_loss", False), ("evaluate", "seg/miou", True))
 HEADLINES = (*((metric, up) for _, metric, up in STAGE_SCORES), ("seg/miou_crf", True))
+# What each stage's cache key reads (``Stage.reads``, written out likewise): a setting no stage
+# up to a metric's reads cannot move that metric (β and the classifier's mAP), whatever a
+# forest fitted on a few correlated trials says
+STAGE_READS = {
+    "pretrain": ("data/", "seed", "pretrain/", "classifier/arch", "classifier/resize",
+                 "classifier/crop", "classifier/jitter"),
+    "classify": ("data/", "seed", "oracle", "method", "classifier/"),
+    "cams": ("data/", "seed", "cams/", "scoring/"),
+    "refine": ("data/", "seed", "refine/", "cams/", "scoring/"),
+    "pseudo_labels": ("data/", "pseudo/", "scoring/"),
+    "crf_labels": ("data/", "crf/", "scoring/"),
+    "affinity": ("data/", "seed", "affinity/", "classifier/arch"),
+    "random_walk": ("data/", "seed", "random_walk/", "scoring/"),
+    "segment": ("data/", "seed", "segment/", "scoring/gt_dir"),
+    "evaluate": ("data/", "evaluate/", "scoring/"),
+}
+METRIC_STAGE = {**{metric: stage for stage, metric, _ in STAGE_SCORES},
+                "seg/miou_crf": "evaluate"}
 # PED-ANOVA compares the top 10 % of trials with all: below this many trials that top is one
 # or two trials and a pure-noise setting scores as high as the deciding one (measured on
 # constructed trials, tests/analysis/test_importance.py); fANOVA's seeded forest does not
@@ -42,6 +60,17 @@ def stage_metrics(df: pd.DataFrame) -> list[tuple[str, bool]]:
     """(metric, higher is better) for each stage headline metric the trials recorded."""
     return [(m, up) for m, up in HEADLINES
             if f"metrics.{m}" in df and df[f"metrics.{m}"].notna().any()]
+
+
+def can_move(setting: str, metric: str) -> bool:
+    """Whether the metric's stage or any stage before it (in either method's order: a
+    superset of one method's chain) reads ``setting``; true for a metric of no known stage."""
+    stage = METRIC_STAGE.get(metric)
+    if stage is None:
+        return True
+    order = [name for name, _, _ in STAGE_SCORES]
+    return any(setting.startswith(prefix) for name in order[: order.index(stage) + 1]
+               for prefix in STAGE_READS[name])
 
 
 def varied_settings(df: pd.DataFrame) -> list[str]:
@@ -64,12 +93,15 @@ def importances(df: pd.DataFrame, metrics: list[tuple[str, bool]]) -> tuple[pd.D
         rows = df[values.notna()]
         if len(rows) < 3 or values.nunique() < 2:
             continue
+        upstream = [k for k in settings if can_move(k, metric)]
+        if not upstream:
+            continue
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per in-memory study
         study = optuna.create_study(direction="maximize" if maximize else "minimize")
-        dists = {k: CategoricalDistribution(sorted(df[k].map(str).unique())) for k in settings}
+        dists = {k: CategoricalDistribution(sorted(df[k].map(str).unique())) for k in upstream}
         for _, row in rows.iterrows():
             study.add_trial(optuna.trial.create_trial(
-                params={k: str(row[k]) for k in settings}, distributions=dists,
+                params={k: str(row[k]) for k in upstream}, distributions=dists,
                 value=float(row[f"metrics.{metric}"])))
         evaluator = (optuna.importance.FanovaImportanceEvaluator(seed=0) if use_fanova
                      else optuna.importance.PedAnovaImportanceEvaluator())
@@ -84,7 +116,8 @@ def markdown(table: pd.DataFrame, evaluator: str, n: int) -> list[str]:
         return []
     head = ["setting", *table.columns]
     lines = [f"**What mattered** ({evaluator} importance over {n} trials; each column sums "
-             "to 1; a setting at 0 did not separate the best trials from the rest):", "",
+             "to 1; a setting at 0 did not separate the best trials from the rest, or is read "
+             "by no stage up to that metric's):", "",
              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for key, row in table.iterrows():
         lines.append(f"| {key} | " + " | ".join(f"{v:.2f}" for v in row) + " |")

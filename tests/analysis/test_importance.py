@@ -74,7 +74,28 @@ def test_headlines_are_the_stages_own_scores() -> None:
 
     stages = {(name, s.score, s.maximize) for name, s in STAGES.items()}
     assert stages == set(importance.STAGE_SCORES)
+    assert {name: tuple(s.reads) for name, s in STAGES.items()} == importance.STAGE_READS
     assert importance.HEADLINES[-1] == ("seg/miou_crf", True)
+
+
+def test_a_setting_no_stage_up_to_a_metric_reads_gets_no_importance_for_it() -> None:
+    """β decides pseudo/miou; the classifier's mAP is δ's alone, even where β happens to
+    follow it in the trials."""
+    rows = []
+    for i in range(12):
+        delta, beta = (0.4, 0.5, 0.6)[i % 3], (0.1, 0.2)[i % 2]
+        rows.append({"classifier/drs_delta": delta, "pseudo/beta": beta, "seed": 0,
+                     "metrics.cls/val/map": delta + 0.001 * i,
+                     "metrics.pseudo/miou": beta + 0.001 * i})
+    table, _ = importance.importances(pd.DataFrame(rows), [("cls/val/map", True),
+                                                           ("pseudo/miou", True)])
+    assert table.loc["pseudo/beta", "cls/val/map"] == 0.0
+    assert table.loc["classifier/drs_delta", "cls/val/map"] == pytest.approx(1.0)
+    assert table.loc["pseudo/beta", "pseudo/miou"] > 0.5
+    assert importance.can_move("refine/enabled", "seg/miou_crf")
+    assert not importance.can_move("refine/enabled", "cam/miou")
+    assert importance.can_move("classifier/arch", "pretrain/val/map")
+    assert not importance.can_move("random_walk/beta", "cam/miou")
 
 
 def test_axis_labels_read_short() -> None:
