@@ -2,7 +2,7 @@
 beside the whole data pipeline of that epoch (decode + augmentation + tensors + batching, no
 loader workers) and a training epoch's compute.
 
-    python benchmarks/data_decode.py [--profile quick] [--rounds 3]
+    python benchmarks/data_decode.py [--profile quick] [--rounds 3] [key=value ...]
 
 A store of decoded uint8 arrays would save at most the decode column (it still has to be
 read); the ratio printed is that bound over the training epoch. Alternated rounds, median.
@@ -22,6 +22,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("overrides", nargs="*", help="config keys, e.g. data/root=/data/VOC")
     args = parser.parse_args()
 
     import torch
@@ -33,7 +34,8 @@ def main() -> int:
     from wsss.data.voc import ClassificationDataset, load_image, load_mask
     from wsss.runtime import fit_threads, place
 
-    cfg = config.resolve({"profile": args.profile, "data/workers": 0})
+    cfg = config.resolve({"profile": args.profile, **config.parse_overrides(args.overrides),
+                          "data/workers": 0})
     fit_threads()
     layout = open_layout(cfg)
     recs = records(cfg, layout, cfg.data.train_split)
