@@ -17,6 +17,7 @@ from wsss.keys import flatten
 
 log = logging.getLogger(__name__)
 STUDY_RUN = "wsss.study_run_id"  # a trial run's tag: the study run holding its tables
+STOPPED = "wsss.stopped_at_rung"  # a trial run's tag: halted by the scheduler, not failed
 
 
 # how a varied key reads in a trial run's name (the rest: the key's last part)
@@ -73,7 +74,16 @@ def trial_run(ctx: StudyContext, trial_id: str, trial_name: str,
                                 STUDY_RUN: ctx.study_run_id}) as run:
         if existing is None:  # params cannot change once logged
             mlflow.log_params({k: str(v) for k, v in params.items()})
-        yield run.info.run_id
+        try:
+            yield run.info.run_id
+        except SystemExit as stop:
+            if stop.code not in (0, None):
+                raise
+            # Tune stops a trial its scheduler halts by sys.exit(0) inside tune.report: the
+            # stages it ran are finished results, not a failure
+            mlflow.set_tag(STOPPED, "true")
+            mlflow.end_run("FINISHED")
+            raise
 
 
 def log_stage(ctx: StudyContext, trial_id: str, entry: CacheEntry) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 import optuna
+import pandas as pd
 import pytest
 
 import search_spaces
@@ -110,6 +111,12 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     assert all(r.metrics["stage_name"] in ("cams", "pseudo_labels") for r in summary["results"])
     ot = optuna.load_study(study_name="again", storage=home.optuna_url)
     assert sum(t.state == optuna.trial.TrialState.PRUNED for t in ot.trials) == sum(stopped)
+    # in MLflow a halted trial is a finished run (its stages are results), tagged as halted
+    runs = mlflow.search_runs(experiment_names=["again"], filter_string="tags.kind = 'trial'")
+    assert set(runs.status) == {"FINISHED"} and len(runs) == 4
+    halted = runs.get("tags.wsss.stopped_at_rung", pd.Series([None] * 4)) == "true"
+    # (Tune's stop reaches a trial at its next report: one that ended first is not tagged)
+    assert int(halted.sum()) <= sum(stopped)
     # three new α values: the first trial computes pseudo labels, which spends the budget,
     # so no second trial starts
     _grid(monkeypatch, "new", {f"a{a}": {"classifier/drs": "learnable", "pseudo/alpha": a}
