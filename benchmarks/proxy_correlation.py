@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 
-from common import load
+from common import load, run_or_resume
 
 
 def main() -> int:
@@ -31,20 +31,13 @@ def main() -> int:
 
     from analysis.proxies import markdown, proxy_rows
     from analysis.runs import load_trials
-    from study.cli import main as wsss
     from study.spec import Home
 
     grid = {"drs": "drs-proxy", "ssenet": "sse-proxy"}[args.method]
     name = f"proxy-{args.method}-{args.profile}-s{args.seed}"
     home = Home.default()
     start = time.perf_counter()
-    if not home.spec_path(name).exists():
-        code = wsss(["study", "run", "--grid", grid, "--profile", args.profile, "--name", name,
-                     f"seed={args.seed}"])
-    elif home.load(name).status != "complete":
-        code = wsss(["study", "resume", name])
-    else:
-        code = 0
+    code = run_or_resume(name, ["--grid", grid, "--profile", args.profile, f"seed={args.seed}"])
     if code:
         print(f"study {name} did not complete (exit {code})", file=sys.stderr)
         return code

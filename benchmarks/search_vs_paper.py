@@ -24,7 +24,7 @@ import argparse
 import sys
 import time
 
-from common import load
+from common import load, run_or_resume
 
 PAPER = {"drs": {"classifier/drs": "learnable", "refine/enabled": False},
          "ssenet": {"classifier/ser_rate": 0.3, "random_walk/beta": 8.0,
@@ -44,41 +44,35 @@ def main() -> int:
     parser.add_argument("--name", help="the search study (default search-METHOD-PROFILE-bBUDGET)")
     args = parser.parse_args()
 
+    import pandas as pd
+
     from analysis.confirm import compare, markdown, verdict
     from analysis.runs import load_trials
     from search_spaces import SPACES
-    from study.cli import main as wsss
     from study.confirm import best_point, confirm, spent
-    from study.spec import Home
+    from study.spec import Home, StudySpec
 
     home = Home.default()
     start = time.perf_counter()
     name = args.name or f"search-{args.method}-{args.profile}-b{args.budget:.0f}"
     space = SPACE[args.method]
-    if not home.spec_path(name).exists():
-        code = wsss(["study", "run", space, "--sampler", "tpe", "--samples", "1000",
-                     "--budget", str(args.budget), "--objective", FINAL, "--until", "evaluate",
-                     "--profile", args.profile, "--name", name, "seed=0",
-                     *([] if args.no_rungs else ["--asha"])])
-    elif home.load(name).status not in ("complete", "budget"):
-        code = wsss(["study", "resume", name])
-    else:
-        code = 0
+    code = run_or_resume(name, [space, "--sampler", "tpe", "--samples", "1000", "--budget",
+                                str(args.budget), "--objective", FINAL, "--until", "evaluate",
+                                "--profile", args.profile, "seed=0",
+                                *([] if args.no_rungs else ["--asha"])],
+                         finished=("complete", "budget"))
     if code:
         print(f"study {name} did not finish (exit {code})", file=sys.stderr)
         return code
     search = home.load(name)
     best, value = best_point(name, home.optuna_url, SPACES[space])
     print(f"\nsearch {name}: best {FINAL} on the selection split {100 * value:.1f} with {best}")
-    template = search.__class__(name="", space=space, objective=FINAL, until="evaluate",
-                                overrides={k: v for k, v in search.overrides.items()
-                                           if k != "seed"},
-                                cpus_per_trial=search.cpus_per_trial,
-                                gpus_per_stage=search.gpus_per_stage)
+    template = StudySpec(name="", space=space, objective=FINAL, until="evaluate",
+                         overrides={k: v for k, v in search.overrides.items() if k != "seed"},
+                         cpus_per_trial=search.cpus_per_trial,
+                         gpus_per_stage=search.gpus_per_stage)
     studies = confirm(f"{name}-confirm",
                       {"search": best, "paper": PAPER[args.method]}, args.seeds, template, home)
-    import pandas as pd
-
     df = pd.concat([load_trials(s, home.tracking_uri) for s in studies], ignore_index=True)
     rows = [compare(df, m) for m in (f"seg/report/{FINAL.split('/')[1]}",
                                      "seg/report/miou", FINAL)]

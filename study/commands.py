@@ -174,12 +174,10 @@ def trial_table(df, spec: StudySpec) -> str:
     """Plain Markdown: one row per trial, its choices, the objective (best first) and the
     stage it ended at; a trial stopped at a rung has no objective (its rung score is shown
     apart, never ranked with final values)."""
-    import math
-
     if df is None or not len(df):
         return "(no trials)"
     choices = [c for c in df.columns if c.startswith("config/")]
-    objective = df[spec.objective] if spec.objective in df else df["score"] * math.nan
+    objective = df[spec.objective] if spec.objective in df else float("nan")
     df = df.assign(_objective=objective).sort_values(["_objective", "score"],
                                                       ascending=False, na_position="last")
     head = [c.removeprefix("config/") for c in choices] + [spec.objective, "last stage",

@@ -9,6 +9,7 @@ study per seed (``StudySpec.points``), through the shared stage cache, and the c
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Any
 
@@ -71,7 +72,5 @@ def confirm(name: str, points: dict[str, dict[str, Any]], seeds: list[int],
 
 def _what(spec: StudySpec) -> Any:
     """What a confirmation study computes (JSON turns tuples into lists: compare as JSON)."""
-    import json
-
     return json.loads(json.dumps([spec.points, spec.overrides, spec.objective, spec.until,
                                   spec.space], default=str))
