@@ -124,8 +124,8 @@ def test_cache_files_are_group_readable(tmp_path: Path) -> None:
     from wsss.runtime import write_json
 
     write_json({"a": 1}, tmp_path / "m.json")
-    save_maps(tmp_path / "x.npz", __import__("numpy").zeros((1, 2, 2)), [0])
-    for name in ("m.json", "x.npz"):
+    save_maps(tmp_path / "x.wmap", __import__("numpy").zeros((1, 2, 2)), [0])
+    for name in ("m.json", "x.wmap"):
         assert (tmp_path / name).stat().st_mode & stat.S_IRGRP
 
 

@@ -4,7 +4,7 @@ Images are squashed to ``cams/input_size`` (DRS; 0 keeps each image's size, batc
 ``cams/scales`` (x input size; DRS's {256, 320, 384} = 0.8 / 1.0 / 1.2 x 320), optionally
 flipped, fused by ``cams/fusion`` and normalised (``wsss.ops.cam``). The fused map at input
 size is resized to the image's original size and stored for its present classes only in
-``maps/<name>.npz`` (``cams/store``: uint8 = floor(x * 255), or float16), never in the dataset.
+``maps/<name>.wmap`` (``cams/store``: uint8 = floor(x * 255), or float16), never in the dataset.
 
 Scored on the eval split against ground truth (``scoring/gt_dir``): the CAM-only prediction
 argmax([t, maps]) for a sweep of constant background scores t. ``cam/miou`` is the score at
@@ -45,4 +45,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="cams", run=run, section="cams", prefix="cam",
-    reads=("data/", "seed", "cams/", "scoring/"), score="cam/miou", gpu=False, version="3")
+    reads=("data/", "seed", "cams/", "scoring/"), score="cam/miou", gpu=False, version="4")

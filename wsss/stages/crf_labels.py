@@ -3,7 +3,7 @@
 For every training image, two dense CRFs (``psa`` kernels, 10 iterations) on the original
 image and [bg, present-class CAMs] with bg = (1 - max)^``crf/la_power`` and
 (1 - max)^``crf/ha_power``. Both sets of marginals are stored per image in
-``marginals/<name>.npz`` (``classes``, ``la``, ``ha``; background first; uint8 floor(x*255),
+``marginals/<name>.wmap`` (``classes``, ``la``, ``ha``; background first; uint8 floor(x*255),
 as the maps) for AffinityNet, which crops and pools them before taking argmaxes.
 
 Scored on the eval split against ``scoring/gt_dir`` (never used to choose anything): the
@@ -68,4 +68,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="crf_labels", run=run, section="crf", prefix="crf",
-    reads=("data/", "crf/", "scoring/"), score="crf/precision", gpu=False, version="2")
+    reads=("data/", "crf/", "scoring/"), score="crf/precision", gpu=False, version="3")

@@ -128,4 +128,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 STAGE = Stage(
     name="refine", run=run, section="refine", prefix="refine",
     reads=("data/", "seed", "refine/", "cams/", "scoring/"), score="refine/miou", gpu=True,
-    version="3")
+    version="4")

@@ -3,10 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
-from wsss.artifacts import load_maps, save_maps
+from wsss.artifacts import load_maps, load_marginals, save_maps, save_marginals
 from wsss.ops.cam import (
     background_sweep_predictions,
     multi_scale_maps,
@@ -68,14 +69,39 @@ def test_flip_passes_are_flipped_back() -> None:
 
 def test_storage_round_trip(tmp_path: Path) -> None:
     maps = np.array([[[0.0, 0.5], [0.999, 1.0]]], dtype=np.float32)
-    save_maps(tmp_path / "a.npz", maps, [2], "uint8")
-    loaded = load_maps(tmp_path / "a.npz", 4)
+    save_maps(tmp_path / "a.wmap", maps, [2], "uint8")
+    loaded = load_maps(tmp_path / "a.wmap", 4)
     assert loaded.shape == (4, 2, 2) and not loaded[[0, 1, 3]].any()
     np.testing.assert_array_equal(loaded[2] * 255, [[0, 127], [254, 255]])  # floor(x * 255)
-    save_maps(tmp_path / "b.npz", maps * 3 - 1, [0], "float16")
-    np.testing.assert_allclose(load_maps(tmp_path / "b.npz", 1)[0], maps[0] * 3 - 1, atol=2e-3)
-    assert [p.name for p in tmp_path.iterdir()] == ["a.npz", "b.npz"] or \
-        sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "b.npz"]
+    save_maps(tmp_path / "b.wmap", maps * 3 - 1, [0], "float16")
+    np.testing.assert_allclose(load_maps(tmp_path / "b.wmap", 1)[0], maps[0] * 3 - 1, atol=2e-3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wmap", "b.wmap"]  # no temp left
+
+
+def test_marginals_round_trip_with_their_classes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    la, ha = rng.random((3, 4, 5)), rng.random((3, 4, 5))
+    save_marginals(tmp_path / "m.wmap", [4, 7], la, ha)
+    classes, la2, ha2 = load_marginals(tmp_path / "m.wmap")
+    assert classes.tolist() == [4, 7]
+    np.testing.assert_array_equal(la2 * 255, np.floor(la * 255))
+    np.testing.assert_array_equal(ha2 * 255, np.floor(ha * 255))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "foreign"])
+def test_a_damaged_map_file_is_named(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "x.wmap"
+    save_maps(path, np.random.default_rng(0).random((2, 8, 8)), [1, 3])
+    blob = bytearray(path.read_bytes())
+    if damage == "truncate":
+        blob = blob[:-5]
+    elif damage == "flip":
+        blob[-8] ^= 0xFF
+    else:
+        blob[:4] = b"PK\x03\x04"  # e.g. an old .npz renamed
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="x.wmap: damaged map file"):
+        load_maps(path, 4)
 
 
 def test_background_sweep_ties_go_to_background() -> None:

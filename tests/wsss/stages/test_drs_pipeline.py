@@ -12,7 +12,13 @@ from PIL import Image
 
 from study.cli import main
 from wsss import config
-from wsss.artifacts import CLASSIFIER, classifier_from_config, load_backbone
+from wsss.artifacts import (
+    CLASSIFIER,
+    classifier_from_config,
+    load_backbone,
+    maps_path,
+    read_map_file,
+)
 from wsss.cache import StageCache
 from wsss.pipeline import run_pipeline
 from wsss.runtime import load_torch
@@ -50,15 +56,14 @@ def test_every_stage_runs_and_publishes(tiny_run, tiny_root: Path) -> None:
     assert len(list((pl.path / "labels").glob("*.png"))) == len(names)
     with Image.open(pl.path / "labels" / f"{names[0]}.png") as img:
         assert img.mode == "P" and set(np.unique(np.asarray(img))) <= {0, *range(1, 9), 255}
-    assert len(list((entries["cams"].path / "maps").glob("*.npz"))) == len(names)
+    assert len(list((entries["cams"].path / "maps").glob("*.wmap"))) == len(names)
     for stage in ("cams", "refine", "pseudo_labels"):
         assert (entries[stage].path / "overlay.png").exists()
     # refinement targets: the classifier's maps at the training input size, as stored uint8
     size = cfg.cams.input_size
-    with np.load(entries["refine"].path / "targets" / f"{names[0]}.npz") as f:
-        assert f["maps"].dtype == np.uint8 and f["maps"].shape[1:] == (size, size)
-    with np.load(entries["refine"].path / "maps" / f"{names[0]}.npz") as f:
-        refined = f["maps"]
+    _, target = read_map_file(maps_path(entries["refine"].path / "targets", names[0]))
+    assert target.dtype == np.uint8 and target.shape[1:] == (size, size)
+    _, refined = read_map_file(maps_path(entries["refine"].path / "maps", names[0]))
     with Image.open(tiny_root / "JPEGImages" / f"{names[0]}.jpg") as img:
         assert refined.dtype == np.float16 and refined.shape[1:] == (img.height, img.width)
     # nothing was written into the dataset folder

@@ -73,7 +73,7 @@ def test_crf_marginals_are_stored_per_training_image(sse_run, tiny_root: Path) -
     layout = VocLayout.open(tiny_root)
     rec = load_records(layout, cfg.data.train_split)[0]
     classes, la, ha = artifacts.load_marginals(
-        entries["crf_labels"].path / artifacts.MARGINALS / f"{rec.name}.npz")
+        artifacts.maps_path(entries["crf_labels"].path / artifacts.MARGINALS, rec.name))
     assert sorted(classes.tolist()) == sorted(rec.labels)
     assert la.shape == ha.shape == (len(rec.labels) + 1, 64, 64)
     assert np.abs(la.sum(axis=0) - 1).max() < 0.05  # uint8 floor of a distribution
