@@ -19,8 +19,15 @@ from wsss.pipeline import STAGES, plan, run_pipeline
 
 def decode(trial_config: dict[str, Any], ctx: StudyContext) -> config.PipelineConfig:
     """Tune's nested config + the study's base keys -> a checked PipelineConfig."""
-    flat = {k: v for k, v in config.flatten(trial_config).items() if not k.startswith("choice/")}
+    flat = {k: _tidy(v) for k, v in config.flatten(trial_config).items()
+            if not k.startswith("choice/")}
     return config.resolve({**ctx.base, **flat})
+
+
+def _tidy(value: Any) -> Any:
+    """Optuna's stepped floats come as low + k * step (0.30000000000000004): 12 significant
+    digits, so r = 0.3 from a search and from a grid are one cache key and read alike."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def _reported_stages() -> tuple[dict[str, str], float]:

@@ -43,3 +43,25 @@ def test_ssenet_table_grids_cover_the_papers_rows() -> None:
     assert synthetic.classifier.scale_range == (32, 110)
     ser_on = _resolve("ssenet", {"classifier/ser_rate": 0.4})
     assert ser_on.classifier.ser_rate == 0.4
+
+
+def test_a_searched_step_value_is_the_grids_value() -> None:
+    """Optuna's stepped float hands 0.2 + 1 x 0.1 = 0.30000000000000004 over; a trial reads
+    it as the 0.3 of SSENet's grid, so both share one cache key (and one row in the tables)."""
+    from trainables.context import StudyContext
+    from trainables.pipeline import decode
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    values = set()
+    for _ in range(40):
+        trial = study.ask()
+        values.add(trial.suggest_float("classifier/ser_rate", 0.2, 0.6, step=0.1))
+        study.tell(trial, 0.0)
+    searched = next(v for v in values if abs(v - 0.3) < 1e-9)
+    assert searched != 0.3  # what makes the test worth having
+    ctx = StudyContext(name="s", objective="rw/miou", cache_root="", tracking_uri="",
+                       base={"method": "ssenet", "profile": "quick"}, experiment_id="",
+                       study_run_id="")
+    cfg = decode({"classifier": {"ser_rate": searched}}, ctx)
+    assert cfg.classifier.ser_rate == 0.3
+    assert decode({"classifier": {"ser_rate": 0.3}}, ctx) == cfg
