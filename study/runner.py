@@ -68,10 +68,7 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
     if resume and tune.Tuner.can_restore(str(path)):
         from ray.tune import ExperimentAnalysis
 
-        from wsss.pipeline import stage_of_metric
-
-        final_stage = _stage_count(spec, spec.until or stage_of_metric(spec.objective).name)
-        _requeue_orphans(home, spec, ExperimentAnalysis(str(path)).trials, final_stage)
+        _requeue_orphans(home, spec, ExperimentAnalysis(str(path)).trials, _final_stage(spec))
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=True)
     else:
@@ -88,6 +85,8 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
                                verbose=0))
     start = time.perf_counter()
     results = tuner.fit()
+    _record_finished(home, spec, [r.metrics for r in results if r.error is None],
+                     _final_stage(spec))
     orphans = _close_orphans(home, spec.name, {r.metrics.get("trial_id") for r in results})
     ran = results.num_errors == 0 and all(r.metrics.get("stage") is not None for r in results)
     spent = sum(float(r.metrics.get(COST, 0.0)) for r in results)
@@ -144,6 +143,56 @@ def _requeue_orphans(home: Home, spec: StudySpec, trials: list, final_stage: int
             storage.set_trial_state_values(t._trial_id, TrialState.COMPLETE,
                                            [float(result["score"])])
     return closed
+
+
+def _record_finished(home: Home, spec: StudySpec, finals: list[dict], final_stage: int) -> int:
+    """After ``fit``: every Tune trial that ended with a result has it in Optuna.
+
+    A trial Tune gave up on (``max_failures`` reached) was told FAIL; ``wsss study resume``
+    re-runs it (``resume_errored``), but the searcher ignores a second completion and Optuna
+    cannot reopen a finished trial. Its result is added as a new Optuna trial with the same
+    parameters (tagged ``wsss:resumed_after_error``); one still RUNNING is told. Returns how
+    many were recorded here.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = optuna.storages.RDBStorage(home.optuna_url)
+    study = optuna.load_study(study_name=spec.name, storage=storage)
+    by_tune: dict[str, list] = {}
+    for t in study.get_trials(deepcopy=False):
+        by_tune.setdefault(t.user_attrs.get("ray_trial_id"), []).append(t)
+    recorded = 0
+    for final in finals:
+        mine = by_tune.get(final.get("trial_id"), [])
+        if "score" not in final or not mine or any(
+                t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in mine):
+            continue
+        score, stage = float(final["score"]), int(final.get("stage", final_stage))
+        state = TrialState.PRUNED if stage < final_stage else TrialState.COMPLETE
+        running = [t for t in mine if t.state == TrialState.RUNNING]
+        if running:
+            t = running[0]
+            if state == TrialState.PRUNED:
+                storage.set_trial_intermediate_value(t._trial_id, stage, score)
+            storage.set_trial_state_values(t._trial_id, state,
+                                           None if state == TrialState.PRUNED else [score])
+        else:
+            old = mine[-1]
+            study.add_trial(optuna.trial.create_trial(
+                params=old.params, distributions=old.distributions, state=state,
+                value=None if state == TrialState.PRUNED else score,
+                intermediate_values={stage: score} if state == TrialState.PRUNED else None,
+                user_attrs=old.user_attrs,
+                system_attrs={"wsss:resumed_after_error": old.number}))
+        recorded += 1
+    return recorded
+
+
+def _final_stage(spec: StudySpec) -> int:
+    from wsss.pipeline import stage_of_metric
+
+    return _stage_count(spec, spec.until or stage_of_metric(spec.objective).name)
 
 
 def _close_orphans(home: Home, name: str, trial_ids: set[str]) -> int:

@@ -53,3 +53,41 @@ def test_open_trials_are_settled_from_what_tune_recorded(tmp_path: Path) -> None
     waiting = [t for t in trials.values() if t.state == TrialState.WAITING]
     assert [t.params.get("choice/grid", t.system_attrs.get("fixed_params", {})
                          .get("choice/grid")) for t in waiting] == ["p0"]
+
+
+def test_after_fit_each_finished_tune_trial_has_its_result_in_optuna(tmp_path: Path) -> None:
+    """A trial Tune gave up on was told FAIL; resumed (``resume_errored``) it finishes, and
+    its result is added as a new trial with its parameters (Optuna cannot reopen one)."""
+    from study.runner import _record_finished
+
+    home = Home(tmp_path)
+    spec = StudySpec(name="s", points=POINTS, objective="pseudo/miou")
+    study = optuna.create_study(study_name="s", storage=home.optuna_url, direction="maximize")
+    for name, tune_id, state in [("p0", "failed", TrialState.FAIL),
+                                 ("p1", "told", TrialState.COMPLETE),
+                                 ("p2", "open", None), ("p3", "halted", TrialState.FAIL)]:
+        study.enqueue_trial({"choice/grid": name})
+        trial = study.ask()
+        trial.suggest_categorical("choice/grid", list(POINTS))
+        trial.set_user_attr("ray_trial_id", tune_id)
+        if state == TrialState.COMPLETE:
+            study.tell(trial, 0.5)
+        elif state is not None:
+            study.tell(trial, state=state)
+    finals = [{"trial_id": "failed", "score": 0.7, "stage": 4},
+              {"trial_id": "told", "score": 0.9, "stage": 4},  # already told: left as is
+              {"trial_id": "open", "score": 0.6, "stage": 4},
+              {"trial_id": "halted", "score": 0.2, "stage": 2}]
+
+    assert _record_finished(home, spec, finals, final_stage=4) == 3
+
+    trials = optuna.load_study(study_name="s", storage=home.optuna_url).trials
+    done = {(t.params["choice/grid"], t.state, t.value) for t in trials
+            if t.state != TrialState.FAIL}
+    assert done == {("p0", TrialState.COMPLETE, 0.7), ("p1", TrialState.COMPLETE, 0.5),
+                    ("p2", TrialState.COMPLETE, 0.6), ("p3", TrialState.PRUNED, None)}
+    added = [t for t in trials if "wsss:resumed_after_error" in t.system_attrs]
+    assert sorted(t.user_attrs["ray_trial_id"] for t in added) == ["failed", "halted"]
+    assert [t.intermediate_values for t in added if t.state == TrialState.PRUNED] == [{2: 0.2}]
+    # a second call adds nothing
+    assert _record_finished(home, spec, finals, final_stage=4) == 0
