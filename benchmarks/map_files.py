@@ -6,8 +6,9 @@
 A warm study that only re-thresholds cached maps (pseudo labels with a new α/β) reads every
 map of the training and scored splits once per trial, so the read time is paid per trial.
 Two sizes: the synthetic ``quick`` benchmark's (1-2 present classes, 64 x 64) and VOC's
-(1-3 classes at 375 x 500). Maps are stride-8 random fields upsampled bilinearly, stored as uint8
-(as ``cams`` stores them). Each round times every variant in turn; a variant's time is its median round.
+(1-3 classes at 375 x 500). Maps are stride-8 random fields upsampled bilinearly, stored
+as uint8 (as ``cams`` stores them). Each round times every variant in turn; a variant's
+time is its median round.
 """
 
 from __future__ import annotations
@@ -35,17 +36,25 @@ def _maps(rng: np.random.Generator, size: tuple[int, int]) -> tuple[list[int], n
     return sorted(rng.choice(20, k, replace=False).tolist()), maps
 
 
-def _write_npz(path: Path, classes: list[int], maps: np.ndarray) -> None:
+def _write_npz(folder: Path, i: int, classes: list[int], maps: np.ndarray) -> None:
+    """What ``save_maps`` wrote before: ``savez_compressed`` of the uint8 maps."""
     data = np.floor(np.clip(maps, 0.0, 1.0) * 255.0).astype(np.uint8)
-    np.savez_compressed(path, classes=np.asarray(classes, dtype=np.int16), maps=data)
+    np.savez_compressed(folder / f"{i}.npz", classes=np.asarray(classes, dtype=np.int16),
+                        maps=data)
 
 
-def _read_npz(path: Path, num_classes: int) -> np.ndarray:
-    with np.load(path) as f:
+def _read_npz(folder: Path, i: int) -> np.ndarray:
+    with np.load(folder / f"{i}.npz") as f:
         classes, data = f["classes"], f["maps"]
-    full = np.zeros((num_classes, *data.shape[1:]), dtype=np.float32)
+    full = np.zeros((20, *data.shape[1:]), dtype=np.float32)
     full[classes] = data.astype(np.float32) / 255.0
     return full
+
+
+# format -> (write(folder, i, classes, maps), read(folder, i) -> 20 x H x W float32)
+FORMATS = {"npz": (_write_npz, _read_npz),
+           "wmap": (lambda folder, i, c, m: save_maps(maps_path(folder, str(i)), m, c),
+                    lambda folder, i: load_maps(maps_path(folder, str(i)), 20))}
 
 
 def main() -> None:
@@ -61,26 +70,23 @@ def main() -> None:
         rng = np.random.default_rng(0)
         items = [_maps(rng, size) for _ in range(n)]
         with tempfile.TemporaryDirectory() as tmp:
-            folders = {"npz": Path(tmp, "npz"), "wmap": Path(tmp, "wmap")}
+            folders = {k: Path(tmp, k) for k in FORMATS}
             for folder in folders.values():
                 folder.mkdir()
-            write = {"npz": lambda i, c, m: _write_npz(folders["npz"] / f"{i}.npz", c, m),
-                     "wmap": lambda i, c, m: save_maps(maps_path(folders["wmap"], str(i)), m, c)}
-            read = {"npz": lambda i: _read_npz(folders["npz"] / f"{i}.npz", 20),
-                    "wmap": lambda i: load_maps(maps_path(folders["wmap"], str(i)), 20)}
-            times = {(k, op): [] for k in folders for op in ("write", "read")}
+            times = {(k, op): [] for k in FORMATS for op in ("write", "read")}
             for _ in range(args.rounds):
-                for k in folders:
+                for k, (write, read) in FORMATS.items():
                     start = time.perf_counter()
                     for i, (classes, maps) in enumerate(items):
-                        write[k](i, classes, maps)
+                        write(folders[k], i, classes, maps)
                     times[k, "write"].append((time.perf_counter() - start) / n)
                     start = time.perf_counter()
                     for i in range(n):
-                        read[k](i)
+                        read(folders[k], i)
                     times[k, "read"].append((time.perf_counter() - start) / n)
             for i in range(n):  # the same values either way
-                np.testing.assert_array_equal(read["npz"](i), read["wmap"](i))
+                np.testing.assert_array_equal(FORMATS["npz"][1](folders["npz"], i),
+                                              FORMATS["wmap"][1](folders["wmap"], i))
             base = statistics.median(times["npz", "read"])
             for k, folder in folders.items():
                 size_b = sum(p.stat().st_size for p in folder.iterdir()) / n

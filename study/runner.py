@@ -68,7 +68,8 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
     if resume and tune.Tuner.can_restore(str(path)):
         from ray.tune import ExperimentAnalysis
 
-        _requeue_orphans(home, spec, ExperimentAnalysis(str(path)).trials, _final_stage(spec))
+        known = {t.trial_id for t in ExperimentAnalysis(str(path)).trials}
+        _requeue_orphans(home, spec, known)
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=True)
     else:
@@ -103,56 +104,35 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
             "orphans": orphans}
 
 
-def _requeue_orphans(home: Home, spec: StudySpec, trials: list, final_stage: int) -> int:
-    """Before a resume, settle the Optuna trials a dead driver left RUNNING.
-
-    - Tune never recorded the trial (the driver died after ``ask()``): closed (FAIL, tagged
-      ``wsss:orphan``). A grid's sampler never revisits a closed point, so its point is
-      queued again: every point of the grid still runs exactly once.
-    - Tune recorded it as ended with a result, but the driver died before the searcher's
-      ``tell``: Tune will not call the searcher for it again, so its result is told here
-      (COMPLETE, or PRUNED when it stopped before the last stage), as the searcher would.
-    - Tune will resume it: left RUNNING, the restored searcher tells it when it ends.
-    Returns how many trials were closed as orphans.
-    """
+def _requeue_orphans(home: Home, spec: StudySpec, known: set[str]) -> int:
+    """Before a resume: Optuna trials a dead driver asked for but Tune never recorded are
+    closed (FAIL, tagged ``wsss:orphan``). A grid's sampler never revisits a closed point,
+    so its point is queued again: every point of the grid still runs exactly once. (Trials
+    Tune did record get their results in Optuna after ``fit``: ``_record_finished``.)"""
     import optuna
     from optuna.trial import TrialState
 
-    by_id = {t.trial_id: t for t in trials}
     storage = optuna.storages.RDBStorage(home.optuna_url)
     study = optuna.load_study(study_name=spec.name, storage=storage)
-    closed = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        tune_trial = by_id.get(t.user_attrs.get("ray_trial_id"))
-        if tune_trial is None:
-            storage.set_trial_system_attr(t._trial_id, "wsss:orphan", "driver died after ask()")
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            if spec.grid_points and "choice/grid" in t.params:
-                study.enqueue_trial({"choice/grid": t.params["choice/grid"]})
-            closed += 1
-            continue
-        result = tune_trial.last_result or {}
-        if tune_trial.status != "TERMINATED" or "score" not in result:
-            continue
-        storage.set_trial_system_attr(t._trial_id, "wsss:told_on_resume", True)
-        stage = int(result.get("stage", final_stage))
-        if stage < final_stage:
-            storage.set_trial_intermediate_value(t._trial_id, stage, float(result["score"]))
-            storage.set_trial_state_values(t._trial_id, TrialState.PRUNED)
-        else:
-            storage.set_trial_state_values(t._trial_id, TrialState.COMPLETE,
-                                           [float(result["score"])])
-    return closed
+    orphans = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+               if t.user_attrs.get("ray_trial_id") not in known]
+    for t in orphans:
+        storage.set_trial_system_attr(t._trial_id, "wsss:orphan", "driver died after ask()")
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if spec.grid_points and "choice/grid" in t.params:
+            study.enqueue_trial({"choice/grid": t.params["choice/grid"]})
+    return len(orphans)
 
 
 def _record_finished(home: Home, spec: StudySpec, finals: list[dict], final_stage: int) -> int:
     """After ``fit``: every Tune trial that ended with a result has it in Optuna.
 
-    A trial Tune gave up on (``max_failures`` reached) was told FAIL; ``wsss study resume``
+    One still RUNNING there (the driver died between Tune recording its end and the
+    searcher's ``tell``; Tune never calls the searcher for it again) is told. A trial Tune
+    gave up on (``max_failures`` reached) was told FAIL; ``wsss study resume``
     re-runs it (``resume_errored``), but the searcher ignores a second completion and Optuna
     cannot reopen a finished trial. Its result is added as a new Optuna trial with the same
-    parameters (tagged ``wsss:resumed_after_error``); one still RUNNING is told. Returns how
-    many were recorded here.
+    parameters (tagged ``wsss:resumed_after_error``). Returns how many were recorded here.
     """
     import optuna
     from optuna.trial import TrialState
@@ -226,10 +206,9 @@ def _tune_config(spec: StudySpec, home: Home):
     from ray import tune
 
     from study.search import build_searcher, space_function
-    from wsss.pipeline import stage_of_metric
 
     space = space_function(spec)
-    final_stage = _stage_count(spec, spec.until or stage_of_metric(spec.objective).name)
+    final_stage = _final_stage(spec)
     searcher = build_searcher(space, spec, home.optuna_url, final_step=final_stage)
     return tune.TuneConfig(search_alg=searcher, scheduler=rung_scheduler(spec, final_stage),
                            num_samples=spec.num_samples, max_concurrent_trials=spec.concurrency,

@@ -125,7 +125,10 @@ def maps_path(folder: Path, name: str) -> Path:
 
 def write_map_file(path: Path, classes: Sequence[int], data: np.ndarray) -> None:
     """K class ids and a K x H x W uint8 or float16 array, written atomically."""
-    code = {v: k for k, v in _DTYPES.items()}[np.dtype(data.dtype).newbyteorder("<")]
+    codes = {v: k for k, v in _DTYPES.items()}
+    code = codes.get(np.dtype(data.dtype).newbyteorder("<"))
+    if code is None:
+        raise ValueError(f"{path}: maps are stored as uint8 or float16, not {data.dtype}")
     k, h, w = data.shape
     if len(classes) != k:
         raise ValueError(f"{path}: {len(classes)} class ids for {k} maps")

@@ -1,11 +1,10 @@
-"""Before a resume, what a dead driver left RUNNING in Optuna is settled from Tune's records:
-never recorded -> closed and its grid point queued again; ended in Tune but never told ->
-told now (COMPLETE, or PRUNED before the last stage); still to run -> left for Tune."""
+"""What a dead driver or a trial Tune gave up on leaves in Optuna is settled from Tune's
+records: never recorded -> closed before a resume, its grid point queued again; ended in Tune
+but never told (or told FAIL and re-run) -> its result recorded after ``fit``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import optuna
 from optuna.trial import TrialState
@@ -16,43 +15,30 @@ from study.spec import Home, StudySpec
 POINTS = {f"p{i}": {"classifier/delta": 0.1 * (i + 1)} for i in range(5)}
 
 
-def test_open_trials_are_settled_from_what_tune_recorded(tmp_path: Path) -> None:
+def test_before_a_resume_trials_tune_never_recorded_are_closed_and_requeued(
+        tmp_path: Path) -> None:
     home = Home(tmp_path)
     spec = StudySpec(name="s", points=POINTS, objective="pseudo/miou")
     study = optuna.create_study(study_name="s", storage=home.optuna_url, direction="maximize")
     asked = {}
-    for name, tune_id in [("p0", "never"), ("p1", "done"), ("p2", "stopped"),
-                          ("p3", "running"), ("p4", "errored")]:
+    for name, tune_id in [("p0", "never"), ("p1", "done"), ("p2", "running")]:
         study.enqueue_trial({"choice/grid": name})
         trial = study.ask()
         trial.suggest_categorical("choice/grid", list(POINTS))
         trial.set_user_attr("ray_trial_id", tune_id)
         asked[name] = trial.number
-    tune = [SimpleNamespace(trial_id="done", status="TERMINATED",
-                            last_result={"score": 0.7, "stage": 4}),
-            SimpleNamespace(trial_id="stopped", status="TERMINATED",
-                            last_result={"score": 0.3, "stage": 2}),
-            SimpleNamespace(trial_id="running", status="RUNNING",
-                            last_result={"score": 0.2, "stage": 1}),
-            SimpleNamespace(trial_id="errored", status="ERROR", last_result={})]
 
-    assert _requeue_orphans(home, spec, tune, final_stage=4) == 1
+    assert _requeue_orphans(home, spec, {"done", "running"}) == 1
 
     trials = {t.number: t for t in optuna.load_study(study_name="s",
                                                      storage=home.optuna_url).trials}
     assert trials[asked["p0"]].state == TrialState.FAIL
     assert trials[asked["p0"]].system_attrs["wsss:orphan"]
-    assert trials[asked["p1"]].state == TrialState.COMPLETE
-    assert trials[asked["p1"]].value == 0.7
-    assert trials[asked["p2"]].state == TrialState.PRUNED
-    assert trials[asked["p2"]].intermediate_values == {2: 0.3}
-    # Tune resumes these two, and the restored searcher tells them when they end
-    assert trials[asked["p3"]].state == TrialState.RUNNING
-    assert trials[asked["p4"]].state == TrialState.RUNNING
+    # Tune knows these two: left for the restored run (and _record_finished after it)
+    assert trials[asked["p1"]].state == trials[asked["p2"]].state == TrialState.RUNNING
     # the closed point is queued again: a new WAITING trial for p0
     waiting = [t for t in trials.values() if t.state == TrialState.WAITING]
-    assert [t.params.get("choice/grid", t.system_attrs.get("fixed_params", {})
-                         .get("choice/grid")) for t in waiting] == ["p0"]
+    assert [t.system_attrs["fixed_params"]["choice/grid"] for t in waiting] == ["p0"]
 
 
 def test_after_fit_each_finished_tune_trial_has_its_result_in_optuna(tmp_path: Path) -> None:
