@@ -37,7 +37,8 @@ def main() -> None:
     times = {}
     for name, extra in (("cold", {}), ("warm", {"pseudo/alpha": 0.3, "pseudo/beta": 0.1})):
         spec = StudySpec(name=f"cache-{name}-{int(time.time())}", grid=args.grid,
-                         overrides={**base, **extra}, cpus_per_trial=os.cpu_count() or 1)
+                         overrides={**base, **extra}, concurrency=1,
+                         cpus_per_trial=os.cpu_count() or 1)  # one lane, as first measured
         home.save(spec)
         start = time.perf_counter()
         summary = launch(spec, home)

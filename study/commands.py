@@ -247,7 +247,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--profile", default="quick", help="dataset scale: quick, tiny, full, voc")
     run.add_argument("--preset", default="reference", help="reference (authors' code) or paper")
     run.add_argument("--name", help="study name (default: space or grid + time)")
-    run.add_argument("--concurrency", type=int, default=1, help="trials at once")
+    run.add_argument("--concurrency", type=int, default=0,
+                     help="trials at once (default: a grid on a machine without GPUs runs one "
+                     "single-CPU trial per CPU, anything else one trial with every CPU)")
     run.add_argument("--asha", action="store_true",
                      help="stop weak trials at the rung stages (successive halving)")
     run.add_argument("--rungs", help="comma-separated rung stages for --asha (default: the "
@@ -257,7 +259,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      "grid samples its points (--samples of them)")
     run.add_argument("--budget", type=float, default=0.0,
                      help="stage-seconds after which no new trial starts (cache hits are free)")
-    run.add_argument("--cpus-per-trial", type=float, default=float(os.cpu_count() or 1))
+    run.add_argument("--cpus-per-trial", type=float, default=0,
+                     help="default: this machine's CPUs shared by the trials at once")
     run.add_argument("--gpus-per-stage", type=float, default=0.0,
                      help="> 0: training stages run as Ray tasks with this GPU share")
     run.add_argument("--seed", type=int, default=0, help="the search's seed")

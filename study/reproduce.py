@@ -207,8 +207,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument("--seeds", nargs="+", default=["0"], help="config seeds (key=value items "
                      "after them are overrides)")
     cmd.add_argument("--name", help="prefix of the studies (default: reproduce-PAPER-PROFILE)")
-    cmd.add_argument("--concurrency", type=int, default=1, help="trials at once")
-    cmd.add_argument("--cpus-per-trial", type=float, default=float(os.cpu_count() or 1))
+    cmd.add_argument("--concurrency", type=int, default=0,
+                     help="trials at once (default: a grid on a machine without GPUs runs one "
+                     "single-CPU trial per CPU, anything else one trial with every CPU)")
+    cmd.add_argument("--cpus-per-trial", type=float, default=0,
+                     help="default: this machine's CPUs shared by the trials at once")
     cmd.add_argument("--gpus-per-stage", type=float, default=0.0,
                      help="> 0: training stages run as Ray tasks with this GPU share")
     cmd.add_argument("overrides", nargs="*", help="key=value for every trial")

@@ -37,7 +37,7 @@ def _trainable(home: Home, spec: StudySpec):
 
     experiment_id, study_run_id = _study_run(home, spec)
     resources: dict[str, dict[str, float]] = {}
-    trial_resources: Any = {"cpu": spec.cpus_per_trial}
+    trial_resources: Any = {"cpu": parallelism(spec)[1]}
     if spec.gpus_per_stage > 0:  # the trial coordinates; its stages run in a GPU bundle
         resources = {"train": {"num_cpus": 1, "num_gpus": spec.gpus_per_stage},
                      "other": {"num_cpus": 1}}
@@ -202,6 +202,15 @@ def _close_orphans(home: Home, name: str, trial_ids: set[str]) -> int:
     return len(running) + len(stale)
 
 
+def parallelism(spec: StudySpec) -> tuple[int, float]:
+    """The spec's (trials at once, CPUs per trial) on the Ray cluster it runs on."""
+    import ray
+
+    have = ray.cluster_resources()
+    return spec.parallelism(cpus=max(1, int(have.get("CPU", 1))),
+                            cuda=spec.gpus_per_stage > 0 or have.get("GPU", 0) > 0)
+
+
 def _tune_config(spec: StudySpec, home: Home):
     from ray import tune
 
@@ -211,7 +220,7 @@ def _tune_config(spec: StudySpec, home: Home):
     final_stage = _final_stage(spec)
     searcher = build_searcher(space, spec, home.optuna_url, final_step=final_stage)
     return tune.TuneConfig(search_alg=searcher, scheduler=rung_scheduler(spec, final_stage),
-                           num_samples=spec.num_samples, max_concurrent_trials=spec.concurrency,
+                           num_samples=spec.num_samples, max_concurrent_trials=parallelism(spec)[0],
                            reuse_actors=True)  # imports and set-up paid once per actor
 
 

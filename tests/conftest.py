@@ -1,5 +1,11 @@
 """Shared fixtures: one tiny synthetic dataset per test session (read-only for tests), and a
-guard that the test session leaves the repository's working tree as it found it."""
+guard that the test session leaves the repository's working tree as it found it.
+
+The README's test command runs the tests in pytest-xdist workers, one per CPU: each worker
+gets an equal share of the CPUs for its compute threads (set before torch is imported, and
+inherited by its subprocesses), and every test that starts Ray runs in one worker, so a
+session still has one Ray instance (docs/performance.md, "Trials side by side").
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # before torch: its thread pool reads it
+    os.environ["OMP_NUM_THREADS"] = str(max(
+        1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
-from wsss.data.synthetic import generate
+import pytest  # noqa: E402
+
+from wsss.data.synthetic import generate  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,3 +74,10 @@ def tiny_copy(tiny_root: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "tiny"
     shutil.copytree(tiny_root, dst)
     return dst
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``: the Ray tests share one worker (and one Ray instance)."""
+    for item in items:
+        if item.get_closest_marker("ray") or "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))

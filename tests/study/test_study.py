@@ -35,7 +35,7 @@ def _grid(monkeypatch: pytest.MonkeyPatch, name: str, points: dict) -> None:
 
 def _spec(name: str, root: Path, **kw) -> StudySpec:
     base = {"profile": "tiny", "data/root": str(root), "data/workers": 0, "pseudo/workers": 1}
-    return StudySpec(name=name, overrides=base, cpus_per_trial=1, **kw)
+    return StudySpec(name=name, overrides=base, **{"cpus_per_trial": 1, "concurrency": 1, **kw})
 
 
 def _stage_runs(home: Home, name: str, stage: str):
