@@ -52,7 +52,7 @@ class DRSClassifier(nn.Module):
         def activation(group: int, channels: int) -> nn.Module:
             if LAYERS[group] not in self.drs_layers:
                 return nn.ReLU(inplace=True)
-            return DRS(channels, drs_delta, learnable=drs == "learnable", inplace=True)
+            return DRS(channels, drs_delta, learnable=drs == "learnable")
 
         groups = build_groups(specs, activation, convs)
         for name, group in zip(LAYERS, groups, strict=True):

@@ -26,23 +26,22 @@ class DRS(nn.Module):
 
     Gradients are those of the authors' ``min(x, G * AdaptiveMaxPool2d(x))``: the peak's
     gradient goes to one element (``amax`` would split it over ties, and an all-zero channel
-    is one big tie), x gets it below the cap and the cap above it. ``_Suppress`` computes
-    them in one pass over the tensor (``benchmarks/drs_overhead.py``; a test checks them).
+    is one big tie), x gets it up to the cap (ties included) and the cap above it.
+    ``_ReluSuppress`` computes the ReLU, the gate's GAP and the suppression, and their
+    gradients, in as few passes over the activation as stock kernels allow
+    (``benchmarks/drs_overhead.py``; tests compare it with the reference above).
 
     Args:
         channels: Number of input channels C.
         delta: Fixed suppression ratio in (0, 1]. Unused when ``learnable``.
         learnable: Predict ``G`` from the features instead of using ``delta``.
-        inplace: Apply the ReLU in place, as the ``nn.ReLU(inplace=True)`` it replaces.
     """
 
-    def __init__(self, channels: int, delta: float = 1.0, *, learnable: bool = False,
-                 inplace: bool = False) -> None:
+    def __init__(self, channels: int, delta: float = 1.0, *, learnable: bool = False) -> None:
         super().__init__()
         if not 0.0 < delta <= 1.0:
             raise ValueError(f"delta must be in (0, 1], got {delta}")
         self.delta = delta
-        self.inplace = inplace
         self.fc = nn.Linear(channels, channels, bias=False) if learnable else None
         if self.fc is not None:
             nn.init.normal_(self.fc.weight, 0.0, 0.01)
@@ -52,42 +51,74 @@ class DRS(nn.Module):
         return self.fc is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(x, inplace=self.inplace)
-        if self.fc is None:
-            return _Suppress.apply(x, self.delta)
-        gate = torch.sigmoid(self.fc(x.mean(dim=(2, 3))))  # (B, C), from GAP
-        return _Suppress.apply(x, gate)
+        return _ReluSuppress.apply(x, self.delta, None if self.fc is None else self.fc.weight)
 
     def extra_repr(self) -> str:
         return "learnable" if self.learnable else f"delta={self.delta}"
 
 
-class _Suppress(torch.autograd.Function):
-    """min(x, g * GMP(x)) for x >= 0 of shape (B, C, H, W), g a float or a (B, C) tensor."""
+# `cap - z` above this counts as z <= cap: the smallest normal float32, so a tie (0) passes
+# even where denormals are flushed to zero
+_TIE = -torch.finfo(torch.float32).tiny
+
+
+class _ReluSuppress(torch.autograd.Function):
+    """y = min(ReLU(z), g * GMP(ReLU(z))) for z of shape (B, C, H, W), with g = ``delta`` or,
+    given the gate's ``weight`` (C x C), g = sigmoid(weight @ GAP(ReLU(z))) per image.
+
+    Every pass over the activation is a memory-bound kernel on CPU, and a fresh output
+    costs page faults besides, so: the peak comes from z (the max commutes with the ReLU),
+    the forward writes one tensor (and updates it once more with the gate, whose GAP needs
+    ReLU(z)), and the backward writes one, which it masks and updates in place (the ReLU's
+    own backward kernel does both masks: ``where`` with a bool mask took about twice as
+    long).
+    """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, g: torch.Tensor | float) -> torch.Tensor:
-        flat, dim = _spatial(x)
+    def forward(ctx, z: torch.Tensor, delta: float, weight: torch.Tensor | None
+                ) -> torch.Tensor:
+        flat, dim = _spatial(z)
         peak, where = flat.max(dim=dim)  # (B, C): the peak and its one element
-        cap = (g * peak)[:, :, None, None]
-        ctx.g = g if not torch.is_tensor(g) else None
-        ctx.save_for_backward(x, cap, where, peak, g if torch.is_tensor(g) else peak)
-        return torch.minimum(x, cap)
+        peak = peak.clamp(min=0)
+        if weight is None:
+            gate, gap = delta, None
+            y = torch.clamp(z, z.new_zeros(()), (gate * peak)[:, :, None, None])
+        else:
+            y = F.relu(z)
+            gap = y.mean(dim=(2, 3))
+            gate = torch.sigmoid(gap @ weight.t())  # (B, C)
+            y = torch.minimum(y, (gate * peak)[:, :, None, None], out=y)
+        cap = (gate * peak)[:, :, None, None]
+        ctx.save_for_backward(z, cap, where, peak,
+                              *((gate, gap, weight) if weight is not None else ()))
+        ctx.delta = delta
+        return y
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, cap, where, peak, g = ctx.saved_tensors
-        g = ctx.g if ctx.g is not None else g
-        # below the cap (ties included): to x; in grad's own layout (a mixed-layout ReLU
-        # backward is several times slower on CPU)
-        grad_x = torch.where(x > cap, 0.0, grad)
-        if not _spatial_viewable(grad_x):
-            grad_x = grad_x.contiguous()
-        above = grad.sum(dim=(2, 3)) - grad_x.sum(dim=(2, 3))  # (B, C): to the cap
-        flat, dim = _spatial(grad_x)  # a view: the scatter lands in grad_x
-        flat.scatter_add_(dim, where.unsqueeze(dim), (g * above).unsqueeze(dim))
-        grad_g = above * peak if ctx.g is None and ctx.needs_input_grad[1] else None
-        return grad_x, grad_g
+        z, cap, where, peak, *gated = ctx.saved_tensors
+        # up to the cap (ties included) to z: written into the one fresh tensor, which the
+        # rest updates in place
+        below = torch.sub(cap, z)
+        grad_z = torch.ops.aten.threshold_backward.grad_input(grad, below, _TIE,
+                                                              grad_input=below)
+        above = grad.sum(dim=(2, 3)) - grad_z.sum(dim=(2, 3))  # (B, C): to the cap
+        grad_weight = None
+        if gated:
+            gate, gap, weight = gated
+            grad_logit = above * peak * gate * (1 - gate)  # through the sigmoid
+            grad_weight = grad_logit.t() @ gap
+            grad_gap = grad_logit @ weight  # (B, C), to every element through the mean
+            grad_z.add_((grad_gap / (z.shape[2] * z.shape[3]))[:, :, None, None])
+            gate_scale = gate
+        else:
+            gate_scale = ctx.delta
+        torch.ops.aten.threshold_backward.grad_input(grad_z, z, 0.0, grad_input=grad_z)  # ReLU
+        if not _spatial_viewable(grad_z):
+            grad_z = grad_z.contiguous()
+        flat, dim = _spatial(grad_z)  # a view: the scatter lands in grad_z
+        flat.scatter_add_(dim, where.unsqueeze(dim), (gate_scale * above).unsqueeze(dim))
+        return grad_z, None, grad_weight
 
 
 def _spatial(t: torch.Tensor) -> tuple[torch.Tensor, int]:
