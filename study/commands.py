@@ -260,7 +260,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--budget", type=float, default=0.0,
                      help="stage-seconds after which no new trial starts (cache hits are free)")
     run.add_argument("--cpus-per-trial", type=float, default=0,
-                     help="default: this machine's CPUs shared by the trials at once")
+                     help="default: the Ray cluster's CPUs shared by the trials at once")
     run.add_argument("--gpus-per-stage", type=float, default=0.0,
                      help="> 0: training stages run as Ray tasks with this GPU share")
     run.add_argument("--seed", type=int, default=0, help="the search's seed")

@@ -211,7 +211,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="trials at once (default: a grid on a machine without GPUs runs one "
                      "single-CPU trial per CPU, anything else one trial with every CPU)")
     cmd.add_argument("--cpus-per-trial", type=float, default=0,
-                     help="default: this machine's CPUs shared by the trials at once")
+                     help="default: the Ray cluster's CPUs shared by the trials at once")
     cmd.add_argument("--gpus-per-stage", type=float, default=0.0,
                      help="> 0: training stages run as Ray tasks with this GPU share")
     cmd.add_argument("overrides", nargs="*", help="key=value for every trial")

@@ -53,9 +53,9 @@ class StudySpec:
         ``cpus`` of the Ray cluster the study starts (or resumes) on, ``cuda`` if it uses GPUs.
 
         A grid (every point run once) on a machine without GPUs runs as many trials at once
-        as there are CPUs and points, sharing the CPUs: two one-thread trials did 1.45x the
-        work of one two-thread trial on 2 cores (docs/performance.md, "Trials side by side"),
-        and a grid's points do not wait on each other's results. A search runs one trial at
+        as there are CPUs and points, sharing the CPUs: two one-thread trials did 1.36-1.45x
+        the work of one two-thread trial on 2 cores (docs/performance.md, "Trials side by
+        side"), and a grid's points do not wait on each other's results. A search runs one trial at
         a time with every CPU, so its sampler proposes each point knowing every earlier
         result; so does anything using GPUs.
         """

@@ -81,16 +81,17 @@ class _ReluSuppress(torch.autograd.Function):
         peak, where = flat.max(dim=dim)  # (B, C): the peak and its one element
         peak = peak.clamp(min=0)
         if weight is None:
-            gate, gap = delta, None
-            y = torch.clamp(z, z.new_zeros(()), (gate * peak)[:, :, None, None])
+            gate, saved = delta, ()
+            cap = (gate * peak)[:, :, None, None]
+            y = torch.clamp(z, z.new_zeros(()), cap)
         else:
             y = F.relu(z)
             gap = y.mean(dim=(2, 3))
             gate = torch.sigmoid(gap @ weight.t())  # (B, C)
-            y = torch.minimum(y, (gate * peak)[:, :, None, None], out=y)
-        cap = (gate * peak)[:, :, None, None]
-        ctx.save_for_backward(z, cap, where, peak,
-                              *((gate, gap, weight) if weight is not None else ()))
+            cap = (gate * peak)[:, :, None, None]
+            torch.minimum(y, cap, out=y)
+            saved = (gate, gap, weight)
+        ctx.save_for_backward(z, cap, where, peak, *saved)
         ctx.delta = delta
         return y
 
