@@ -2,12 +2,12 @@
 
     python -m study.browser_check STUDY [--out docs/img/mlflow-runs.png] [--chromium PATH]
 
-Starts the MLflow UI for WSSS_HOME on a free 127.0.0.1 port (or uses the tracking server of
-``MLFLOW_TRACKING_URI``), opens the study's trials view (``study.experiment.trials_url``)
-in headless Chromium (Debian's ``chromium`` package), checks that every trial's name and the
-``objective`` column are on the rendered page, and saves a screenshot. Exit status 1 names
-what was missing. CI has no browser: tests/study/test_study.py checks the same through
-MLflow's REST API.
+Starts the MLflow UI for WSSS_HOME on 127.0.0.1 (a port the system picks; or uses the
+tracking server of ``MLFLOW_TRACKING_URI``), opens the study's trials view
+(``study.experiment.trials_url``) in headless Chromium (Debian's ``chromium`` package),
+checks that every trial's name and the ``objective`` column are on the rendered page, and
+saves a screenshot. Exit status 1 names what was missing. CI has no browser:
+tests/study/test_study.py checks the same through MLflow's REST API.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from study.experiment import VIEW_TAG, trials_url
 from study.spec import Home
-from study.ui import commands, free_port
+from study.ui import Server, commands, serve, server_env
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 
@@ -57,12 +57,13 @@ def check(study: str, out: Path, browser: str) -> list[str]:
         return [f"no study {study!r} in {home.tracking_uri}"]
     trials = mlflow.search_runs([experiment.experiment_id], filter_string="tags.kind = 'trial'")
     names = sorted(set(trials["tags.mlflow.runName"]))
-    proc = None
+    server: Server | None = None
     if home.tracking_uri.startswith(("http://", "https://")):
         base = home.tracking_uri.rstrip("/")
     else:
-        _, argv, base = commands(home, "127.0.0.1", free_port(5055), free_port(8081))[0]
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, argv = commands(home, "127.0.0.1", 0, 0)[0]
+        server = serve("MLflow", argv, env=server_env())
+        base = server.url
     try:
         _wait(base)
         url = trials_url(base, experiment.experiment_id)
@@ -70,9 +71,8 @@ def check(study: str, out: Path, browser: str) -> list[str]:
         out.parent.mkdir(parents=True, exist_ok=True)
         chromium(browser, url, f"--screenshot={out.resolve()}")
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
+        if server is not None:
+            server.stop(10)
     missing = [] if VIEW_TAG in experiment.tags else [f"the experiment tag {VIEW_TAG}"]
     missing += [f"trial name {n!r}" for n in names if n not in dom]
     if 'col-id="metrics.`objective`"' not in dom:  # the column itself, not the word

@@ -12,6 +12,7 @@ from typing import Any
 
 from study.experiment import describe, ensure_experiment, trials_view
 from study.spec import Home, StudySpec
+from study.stores import open_optuna
 
 
 def _study_run(home: Home, spec: StudySpec) -> tuple[str, str]:
@@ -112,7 +113,7 @@ def _requeue_orphans(home: Home, spec: StudySpec, known: set[str]) -> int:
     import optuna
     from optuna.trial import TrialState
 
-    storage = optuna.storages.RDBStorage(home.optuna_url)
+    storage = open_optuna(home.optuna_url)
     study = optuna.load_study(study_name=spec.name, storage=storage)
     orphans = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                if t.user_attrs.get("ray_trial_id") not in known]
@@ -137,7 +138,7 @@ def _record_finished(home: Home, spec: StudySpec, finals: list[dict], final_stag
     import optuna
     from optuna.trial import TrialState
 
-    storage = optuna.storages.RDBStorage(home.optuna_url)
+    storage = open_optuna(home.optuna_url)
     study = optuna.load_study(study_name=spec.name, storage=storage)
     by_tune: dict[str, list] = {}
     for t in study.get_trials(deepcopy=False):
@@ -185,7 +186,7 @@ def _close_orphans(home: Home, name: str, trial_ids: set[str]) -> int:
     import mlflow
     import optuna
 
-    storage = optuna.storages.RDBStorage(home.optuna_url)
+    storage = open_optuna(home.optuna_url)
     study = optuna.load_study(study_name=name, storage=storage)
     running = [t for t in study.get_trials(deepcopy=False)
                if t.state == optuna.trial.TrialState.RUNNING]

@@ -14,6 +14,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import SPACES, method_of
 from study.scheduler import StageBudget
+from study.stores import open_optuna
 
 if TYPE_CHECKING:
     from study.spec import StudySpec
@@ -100,7 +101,7 @@ def build_searcher(space: Callable, spec: StudySpec, storage_url: str, *,
         sampler = optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True)
     else:
         raise ValueError(f"unknown sampler {spec.sampler!r}; known: grid, random, tpe")
-    storage = optuna.storages.RDBStorage(storage_url)
+    storage = open_optuna(storage_url)
     if spec.name in {s.study_name for s in optuna.get_all_study_summaries(storage)} \
             and spec.status == "created":
         raise FileExistsError(f"an Optuna study named {spec.name!r} already exists in "

@@ -87,7 +87,9 @@ class Home:
 
     @property
     def optuna_url(self) -> str:
-        return f"sqlite:///{self.root / 'optuna.db'}"
+        """``WSSS_OPTUNA_STORAGE`` (an RDB URL or ``journal:PATH``, study.stores), else
+        SQLite in this folder."""
+        return os.environ.get("WSSS_OPTUNA_STORAGE") or f"sqlite:///{self.root / 'optuna.db'}"
 
     @property
     def results(self) -> Path:

@@ -3,8 +3,10 @@ guard that the test session leaves the repository's working tree as it found it.
 
 The README's test command runs the tests in pytest-xdist workers, one per CPU: each worker
 gets an equal share of the CPUs for its compute threads (set before torch is imported, and
-inherited by its subprocesses), and every test that starts Ray runs in one worker, so a
-session still has one Ray instance (docs/performance.md, "Trials side by side").
+inherited by its subprocesses); a worker that runs a `ray_session` test starts one Ray of its
+own. Tests are handed out one at a time, longest first (``slow(seconds=...)``, the time one
+took on this project's 2-core machine), so the longest ones do not start last
+(docs/performance.md, "The test command").
 """
 
 from __future__ import annotations
@@ -76,8 +78,14 @@ def tiny_copy(tiny_root: Path, tmp_path: Path) -> Path:
     return dst
 
 
+def expected_seconds(item: pytest.Item) -> float:
+    """A test's expected time: ``slow(seconds=...)`` where given, 10 for other slow tests,
+    1 for the rest."""
+    mark = item.get_closest_marker("slow")
+    return 1.0 if mark is None else float(mark.kwargs.get("seconds", 10.0))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup``: the Ray tests share one worker (and one Ray instance)."""
-    for item in items:
-        if item.get_closest_marker("ray") or "ray_session" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("ray"))
+    """Longest first (stable): ``--dist loadgroup`` hands tests out one at a time in this
+    order, so the workers finish together instead of one starting a long test at the end."""
+    items.sort(key=expected_seconds, reverse=True)

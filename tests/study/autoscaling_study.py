@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -24,9 +25,12 @@ import threading
 import time
 from pathlib import Path
 
-# `ray start` turns token authentication on (the token in ~/.ray); Ray reads the mode once,
-# at import: the driver and every node of this cluster must use it
+# Ray 2.60 heads use token authentication; Ray reads the mode once, at import. This cluster
+# gets a token of its own in the environment (inherited by `ray start` and its nodes): a fresh
+# machine has no ~/.ray/auth_token, and `ray start` makes none (it refused to start without)
 os.environ["RAY_AUTH_MODE"] = "token"
+os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
 
 import ray  # noqa: E402
 import yaml  # noqa: E402

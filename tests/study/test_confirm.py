@@ -62,7 +62,7 @@ def test_points_are_a_grid_kept_in_the_spec(tmp_path: Path) -> None:
 
 
 @pytest.mark.ray
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 def test_confirm_runs_both_points_per_seed_then_reuses_them(ray_session, tiny_root, tmp_path,
                                                             capsys) -> None:
     home = Home(tmp_path / "home")

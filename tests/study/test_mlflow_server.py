@@ -4,12 +4,7 @@ rebuilds the same tables from the server."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -17,10 +12,10 @@ import pytest
 
 import search_spaces
 from study.cli import main
-from study.ui import free_port
+from study.ui import serve, server_env
 from wsss.methods import METHODS
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow(seconds=25)]
 
 POINTS = {"learnable": {"classifier/drs": "learnable"},
           "delta=0.55": {"classifier/drs": "constant", "classifier/drs_delta": 0.55}}
@@ -28,27 +23,17 @@ POINTS = {"learnable": {"classifier/drs": "learnable"},
 
 @pytest.fixture
 def mlflow_server(tmp_path: Path):
-    """`mlflow server` on 127.0.0.1 (a free port), sqlite store, local artifact destination."""
-    port, store = free_port(5000), tmp_path / "server"
+    """`mlflow server` on 127.0.0.1 (port 0: the port it binds is read back), sqlite store,
+    local artifact destination; afterwards its whole process group is gone."""
+    store = tmp_path / "server"
     store.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-         f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "artifacts"),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=store, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                break
-        except OSError:
-            assert proc.poll() is None and time.time() < deadline, "mlflow server did not start"
-            time.sleep(0.5)
-    yield url, store
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
+    server = serve("mlflow server", [
+        sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+        f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "artifacts"),
+        "--host", "127.0.0.1", "--port", "0", "--workers", "1"], cwd=store, env=server_env())
+    yield server.url, store
+    server.stop(30)
+    assert not server.running()
 
 
 def test_a_study_records_everything_on_the_server(ray_session, mlflow_server, tiny_root: Path,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]  # whole studies: multi-stage
+pytestmark = [pytest.mark.ray, pytest.mark.slow(seconds=40)]  # whole studies: multi-stage
 SCRIPT = Path(__file__).with_name("multinode_study.py")
 
 

@@ -61,6 +61,7 @@ def fake_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_root: Path):
     return tmp_path / "home", launched
 
 
+@pytest.mark.slow(seconds=30)
 def test_reproduce_runs_every_grid_per_seed_then_reuses_them(fake_home, tiny_root: Path,
                                                              capsys) -> None:
     home, launched = fake_home

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from ray.tune import ExperimentAnalysis
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow(seconds=70)]
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -20,7 +20,7 @@ from ray.tune import ExperimentAnalysis
 
 from search_spaces import GRIDS
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow(seconds=100)]
 REPO = Path(__file__).resolve().parents[2]
 GRID = "drs1"  # 8 points
 

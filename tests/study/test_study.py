@@ -44,6 +44,7 @@ def _stage_runs(home: Home, name: str, stage: str):
     return runs[runs["tags.stage"] == stage]
 
 
+@pytest.mark.slow(seconds=45)
 def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_path,
                                                   monkeypatch) -> None:
     _grid(monkeypatch, "four", FOUR_POINTS)
@@ -128,6 +129,7 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     assert summary["spent"] >= 0.01 and home.load("new").status == "budget"
 
 
+@pytest.mark.slow(seconds=25)
 def test_concurrent_trials_compute_a_shared_classifier_once(ray_session, tiny_root, tmp_path,
                                                             monkeypatch) -> None:
     """Also: trials run on past the objective's stage to the final metric (``until``), and
@@ -161,6 +163,7 @@ def test_an_existing_study_name_is_refused(ray_session, tiny_root, tmp_path) -> 
         launch(_spec("taken", tiny_root, samples=1), home)
 
 
+@pytest.mark.slow(seconds=20)
 def test_a_stage_trainable_tunes_thresholds_over_fixed_maps(ray_session, tiny_root, tmp_path):
     from ray import tune
 

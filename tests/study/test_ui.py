@@ -14,7 +14,7 @@ import pytest
 
 from search_spaces import GRIDS
 from study.spec import Home
-from study.ui import commands, free_port
+from study.ui import commands, serve, server_env
 from trainables.tracking import run_name
 
 
@@ -36,41 +36,70 @@ def test_trial_runs_are_named_by_what_they_vary() -> None:
 def test_ui_binds_to_localhost_and_defers_to_a_tracking_server(tmp_path: Path,
                                                                monkeypatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    local = commands(Home(tmp_path), "127.0.0.1", 5001, 8082)
-    (name, argv, url), = [c for c in local if c[0] == "MLflow"]
-    assert argv[argv.index("--host") + 1] == "127.0.0.1" and url == "http://127.0.0.1:5001"
+    local = commands(Home(tmp_path), "127.0.0.1", 0, 0)
+    (name, argv), = [c for c in local if c[0] == "MLflow"]
+    assert argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--port") + 1] == "0"
     assert f"sqlite:///{tmp_path / 'mlflow.db'}" in argv
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://10.0.0.10:5000")
-    assert [c[0] for c in commands(Home(tmp_path), "127.0.0.1", 5001, 8082)] in (
+    assert [c[0] for c in commands(Home(tmp_path), "127.0.0.1", 0, 0)] in (
         [], ["optuna-dashboard"])  # the server is the MLflow UI
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=15)
 def test_wsss_ui_serves_the_mlflow_ui_until_interrupted(tmp_path: Path) -> None:
-    port = free_port(5000)
+    """On a port the system picks (0), read back from what `wsss ui` prints; after Ctrl-C
+    no process of the UI's group is left (not merely a silent port: another test's server
+    may take the same port)."""
     env = {**os.environ, "WSSS_HOME": str(tmp_path)}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen([sys.executable, "-m", "study.cli", "ui", "--mlflow-port",
-                             str(port)], env=env, stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "study.cli", "ui", "--mlflow-port", "0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
     try:
         first = proc.stdout.readline()
         while first.startswith("optuna-dashboard"):
             first = proc.stdout.readline()
-        assert first.strip() == f"MLflow: http://127.0.0.1:{port}"
-        deadline, status = time.time() + 90, None
-        while time.time() < deadline and status != 200:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    status = r.status
-            except OSError:
-                time.sleep(0.5)
-        assert status == 200
+        assert first.startswith("MLflow: http://127.0.0.1:"), first
+        url = first.split(": ", 1)[1].strip()
+        assert not url.endswith(":0")
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as r:  # up once printed
+            assert r.status == 200
     finally:
         os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=30)
-    with pytest.raises(OSError):  # nothing left listening
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+        assert proc.wait(timeout=60) == 0
+    deadline = time.time() + 30  # the UI's own server group, stopped by `wsss ui`
+    while _group_alive(proc.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _group_alive(proc.pid)
+
+
+def test_serve_reads_the_port_a_server_bound_and_stops_its_group(tmp_path: Path) -> None:
+    """``serve`` (what `wsss ui`, the browser check and the server tests use) on a stand-in
+    server that binds port 0 and prints its address, as uvicorn does."""
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import http.server, subprocess, sys\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        "s = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)\n"
+        "print(f'Uvicorn running on http://127.0.0.1:{s.server_port} (Press CTRL+C)',"
+        " flush=True)\n"
+        "s.serve_forever()\n")
+    server = serve("stand-in", [sys.executable, str(script)], cwd=tmp_path, env=server_env())
+    assert server.url.startswith("http://127.0.0.1:") and not server.url.endswith(":0")
+    with urllib.request.urlopen(server.url, timeout=10) as r:
+        assert r.status == 200
+    server.stop(10)
+    assert not server.running()  # the server and the child it started
+    with pytest.raises(OSError, match="stopped early"):  # no address printed: its last words
+        serve("mute", [sys.executable, "-c", "print('stopped early')"], timeout=30)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class _Trial:
