@@ -128,6 +128,23 @@ class StageCache:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def wait_for(self, stage: str, key: str) -> CacheEntry | None:
+        """The entry another process is computing right now, once it is published (waiting
+        here holds nothing else: a study's trial waits without a GPU); None if nobody is
+        computing it."""
+        lock = self.root / stage / f"{key}.lock"
+        if not lock.exists():
+            return None
+        with open(lock, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fcntl.flock(fh, fcntl.LOCK_EX)  # until the computing process is done
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                return self.get(stage, key)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return None
+
     def get_or_compute(self, stage: str, key: str,
                        compute: Callable[[Path], Mapping[str, float]],
                        manifest: Mapping[str, Any] | None = None) -> CacheEntry:

@@ -306,6 +306,9 @@ class PipelineConfig:
     device: str = field(default="auto", metadata=OUTSIDE_KEY)  # "auto": CUDA if present
     # conv nets in NHWC layout: the same function, 1.2-2x faster on CPU (docs/performance.md)
     channels_last: bool = field(default=True, metadata=OUTSIDE_KEY)
+    # networks' forward passes in bf16 or fp16 (autocast; fp16 scales the loss), fp32 = off:
+    # the authors trained in fp32. Part of every network stage's key (it changes the numbers)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     data: DataConfig = field(default_factory=DataConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)

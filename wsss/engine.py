@@ -23,9 +23,12 @@ from wsss.data.voc import ClassificationDataset, Record, VocLayout
 from wsss.ops.classification import exact_match, mean_average_precision
 from wsss.runtime import (
     Report,
+    autocast,
     epoch_generator,
+    grad_scaler,
     load_torch,
     loader_workers,
+    mixed,
     rng_state,
     save_torch,
     set_rng_state,
@@ -95,9 +98,14 @@ def fit(
     report: Report,
     end_of_epoch: Callable[[int, dict[str, list]], dict[str, float]] | None = None,
     before_step: Callable[[], None] | None = None,
+    device: torch.device | None = None,
+    precision: str = "fp32",
 ) -> list[dict[str, float]]:
     """Train ``epochs`` rounds, resuming from ``checkpoint`` (model, optimiser, scheduler,
     RNG, history) and saving it after every round.
+
+    ``precision`` (``bf16``, ``fp16``) runs each ``step`` (forward and loss) under autocast
+    on ``device``; ``fp16`` also scales the loss (``runtime.grad_scaler``).
 
     ``batches(round)`` yields the round's batches; ``step(batch)`` returns (loss, outputs to
     collect); ``end_of_epoch(round, collected)`` returns that round's metrics, which go to
@@ -106,12 +114,16 @@ def fit(
     """
     history: list[dict[str, float]] = []
     start = 0
+    device = device or torch.device("cpu")
+    scaler = grad_scaler(device, precision)
     if checkpoint.exists():
         state = load_torch(checkpoint)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
+        if "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         start, history = state["epoch"], state["history"]
     for epoch in range(start, epochs):
         model.train()
@@ -121,13 +133,18 @@ def fit(
         for i, batch in enumerate(rounds, 1):
             if before_step is not None:
                 before_step()
-            loss, outputs = step(batch)
+            with autocast(device, precision):
+                loss, outputs = step(batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
             for k, v in {"loss": loss.detach(), **outputs}.items():
-                collected.setdefault(k, []).append(v.detach().cpu() if torch.is_tensor(v) else v)
+                if torch.is_tensor(v):  # float32 for the epoch's metrics (bf16 has no numpy)
+                    v = v.detach().cpu()
+                    v = v.float() if v.is_floating_point() else v
+                collected.setdefault(k, []).append(v)
             if per_epoch:  # steps of the whole stage, for whoever shows progress
                 progress.update(epoch * per_epoch + i, epochs * per_epoch, "steps")
         metrics = {"epoch": float(epoch + 1)}
@@ -135,7 +152,9 @@ def fit(
         history.append(metrics)
         save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "rng": rng_state(),
-                    "epoch": epoch + 1, "history": history}, checkpoint)
+                    "epoch": epoch + 1, "history": history,
+                    **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {})},
+                   checkpoint)
         report(metrics)  # after the save: a tracker failing here loses no training
     return history
 
@@ -180,13 +199,14 @@ def classification_metrics(prefix: str, collected: dict[str, list]) -> dict[str,
 @torch.no_grad()
 def evaluate_classification(model: nn.Module, layout: VocLayout, recs: list[Record], *,
                             size: int, device: torch.device, workers: int,
-                            prefix: str) -> dict[str, float]:
+                            prefix: str, precision: str = "fp32") -> dict[str, float]:
     """Image-label metrics on a held-out split (no pixel ground truth involved)."""
     model.eval()
+    forward = mixed(model, device, precision)
     ds = ClassificationDataset(layout, recs, ResizeSquare(size))
     collected: dict[str, list] = {"loss": [], "logits": [], "labels": []}
     for images, labels in loader(ds, 64, workers=workers):
-        logits = model(images.to(device))["logits"].cpu()
+        logits = forward(images.to(device))["logits"].cpu()
         collected["loss"].append(F.multilabel_soft_margin_loss(logits, labels))
         collected["logits"].append(logits)
         collected["labels"].append(labels)

@@ -7,6 +7,7 @@ import math
 import os
 import random
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,77 @@ def place(model: torch.nn.Module, device: torch.device, channels_last: bool) -> 
     if channels_last:
         return model.to(device, memory_format=torch.channels_last)
     return model.to(device)
+
+
+# ``precision``: the dtype autocast runs a network's forward pass in (None: float32 throughout)
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16,
+                                             "fp16": torch.float16}
+
+
+def autocast(device: torch.device, precision: str) -> Any:
+    """The mixed-precision region of a forward pass (and its loss): off for ``fp32``."""
+    dtype = PRECISIONS[precision]
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """Loss scaling for ``fp16`` (its gradients underflow without it); a no-op otherwise."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def mixed(fn: Callable[..., Any], device: torch.device, precision: str) -> Callable[..., Any]:
+    """``fn`` (a network's forward) run under ``autocast``, its tensors handed back in float32
+    so what follows (fusion, CRF, storage) is computed as in full precision."""
+    if PRECISIONS[precision] is None:
+        return fn
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with autocast(device, precision):
+            out = fn(*args, **kwargs)
+        if isinstance(out, Mapping):
+            return {k: v.float() if torch.is_tensor(v) else v for k, v in out.items()}
+        return out.float() if torch.is_tensor(out) else out
+
+    return run
+
+
+class GpuMonitor:
+    """Peak allocated memory and the share of time the GPU was busy over a block, on CUDA
+    (utilisation sampled every ``every`` seconds through NVML: ``pip install nvidia-ml-py``);
+    nothing elsewhere. ``metrics()`` after the block."""
+
+    def __init__(self, device: torch.device, every: float = 0.25) -> None:
+        self.device, self.every = device, every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> GpuMonitor:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.samples.append(float(torch.cuda.utilization(self.device)))
+            except Exception:  # noqa: BLE001 - no NVML: memory alone is still reported
+                return
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def metrics(self) -> dict[str, float]:
+        if self.device.type != "cuda":
+            return {}
+        out = {"gpu_peak_memory_gib": torch.cuda.max_memory_allocated(self.device) / 2**30}
+        if self.samples:
+            out["gpu_busy_share"] = sum(self.samples) / len(self.samples) / 100.0
+        return out
 
 
 def available_cpus() -> int:

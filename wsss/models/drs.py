@@ -108,8 +108,10 @@ class _ReluSuppress(torch.autograd.Function):
         if gated:
             gate, gap, weight = gated
             grad_logit = above * peak * gate * (1 - gate)  # through the sigmoid
-            grad_weight = grad_logit.t() @ gap
-            grad_gap = grad_logit @ weight  # (B, C), to every element through the mean
+            # under autocast the forward ran in bf16/fp16 (backward runs outside it): the
+            # gate's weight keeps its own dtype
+            grad_weight = (grad_logit.t() @ gap.to(grad_logit.dtype)).to(weight.dtype)
+            grad_gap = grad_logit @ weight.to(grad_logit.dtype)  # (B, C), through the mean
             grad_z.add_((grad_gap / (z.shape[2] * z.shape[3]))[:, :, None, None])
             gate_scale = gate
         else:

@@ -2,9 +2,9 @@
 
 Each module ends with a ``Stage`` record that declares what the stage reads from the config
 (its cache key is derived from that), the prefix and headline of the metrics it returns, and
-whether it trains a network (and so wants a GPU). A stage never imports another stage: file
-names and loaders of stage outputs live in ``wsss.artifacts``, the training loop in
-``wsss.engine``.
+whether it builds or loads a network (and so wants a GPU). A stage never imports another
+stage: file names and loaders of stage outputs live in ``wsss.artifacts``, the training loop
+in ``wsss.engine``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ class Stage:
         prefix: The prefix of every metric it returns (``cls/acc`` for ``classify``).
         score: Its headline metric: the rung score a multi-fidelity scheduler compares.
         maximize: False where a higher ``score`` is worse (a loss); reporters negate it.
-        gpu: It trains a network, so it runs on a GPU worker when a study has them.
+        gpu: It builds or loads a network (trains one or runs one), so a study with GPUs
+            runs it on a GPU; the stages without one (pseudo labels, CRF labels) never hold
+            a GPU. ``tests/wsss/test_stage_reads.py`` derives it from what each stage does.
         version: Bumped when the stage's code changes what it writes.
         reads_if: Extra keys read only in some configurations (oracle selection).
     """

@@ -114,6 +114,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
                                                          workers=cfg.data.workers,
                                                          seed=cfg.seed, epoch=e, shuffle=True),
                          step=step, checkpoint=out_dir / engine.CHECKPOINT, report=report,
+                         device=device, precision=cfg.precision,
                          end_of_epoch=end_of_epoch)
     engine.finish(model, out_dir / AFFINITY, num_classes=layout.num_classes)
     return engine.last_metrics(history)
@@ -121,5 +122,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="affinity", run=run, section="affinity", prefix="aff",
-    reads=("data/", "seed", "affinity/", "classifier/arch"), score="aff/pair_accuracy",
+    reads=("precision", "data/", "seed", "affinity/", "classifier/arch"), score="aff/pair_accuracy",
     gpu=True, version="1")

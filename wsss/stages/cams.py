@@ -21,7 +21,14 @@ from typing import Any
 from wsss.artifacts import CLASSIFIER, MAPS, classifier_from_config, load_model
 from wsss.data.splits import map_records, open_layout
 from wsss.maps import score_maps, write_maps
-from wsss.runtime import Report, no_report, pick_device, seed_everything, write_json
+from wsss.runtime import (
+    Report,
+    mixed,
+    no_report,
+    pick_device,
+    seed_everything,
+    write_json,
+)
 from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
 
@@ -34,7 +41,8 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     model = load_model(inputs["classify"] / CLASSIFIER,
                        lambda n: classifier_from_config(cfg, n), device,
                        channels_last=cfg.channels_last)
-    write_maps(lambda x: model(x)["cam"], cfg, layout, map_records(cfg, layout),
+    write_maps(mixed(lambda x: model(x)["cam"], device, cfg.precision), cfg, layout,
+               map_records(cfg, layout),
                out_dir / MAPS, device, relu=True, normalize=True, store=cfg.cams.store)
     metrics, sweep = score_maps(cfg, layout, out_dir / MAPS, "cam")
     write_json(sweep, out_dir / "threshold_sweep.json")
@@ -45,4 +53,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="cams", run=run, section="cams", prefix="cam",
-    reads=("data/", "seed", "cams/", "scoring/"), score="cam/miou", gpu=False, version="4")
+    reads=("precision", "data/", "seed", "cams/", "scoring/"), score="cam/miou", gpu=True,
+    version="4")

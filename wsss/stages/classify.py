@@ -37,6 +37,7 @@ from wsss.ops.pseudo_labels import pseudo_label
 from wsss.runtime import (
     Report,
     load_torch,
+    mixed,
     no_report,
     pick_device,
     place,
@@ -74,7 +75,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
                         for k in ("ser_loss", "cls_small_loss") if k in collected})
         metrics.update(engine.evaluate_classification(
             model, layout, val, size=c.crop, device=device, workers=cfg.data.workers,
-            prefix="cls/val"))
+            prefix="cls/val", precision=cfg.precision))
         if c.select == "oracle":
             miou = oracle_miou(model, cfg, layout, device)
             metrics["cls/oracle_miou"] = miou
@@ -90,7 +91,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     history = engine.fit(model, optimizer, scheduler, epochs=c.epochs, batches=batches,
                          step=METHODS[cfg.method].classifier_step(model, device, c),
                          checkpoint=out_dir / engine.CHECKPOINT, report=report,
-                         end_of_epoch=end_of_epoch)
+                         end_of_epoch=end_of_epoch, device=device, precision=cfg.precision)
     result = engine.last_metrics(history)
     if c.select == "oracle":  # recorded as such: the number peeked at pixel ground truth
         model.load_state_dict(load_torch(out_dir / ORACLE_BEST))
@@ -110,8 +111,9 @@ def oracle_miou(model: Classifier, cfg: Any, layout: VocLayout, device: torch.de
     ds = InferenceDataset(layout, recs, ResizeSquare(size), with_mask=True,
                           gt_dir=cfg.scoring.gt_dir)
     cm = ConfusionMatrix(layout.num_classes + 1)
+    forward = mixed(model, device, cfg.precision)
     for item in engine.loader(ds, 1, workers=0):
-        cam = torch.relu(model(item["image"].to(device))["cam"])
+        cam = torch.relu(forward(item["image"].to(device))["cam"])
         cam = torch.nn.functional.interpolate(cam, size=(size, size), mode="bilinear",
                                               align_corners=True)
         cam = (cam / (cam.amax(dim=(2, 3), keepdim=True) + 1e-5))[0].cpu().numpy()
@@ -133,5 +135,5 @@ def _oracle_reads(cfg: Any) -> tuple[str, ...]:
 
 STAGE = Stage(
     name="classify", run=run, section="classifier", prefix="cls",
-    reads=("data/", "seed", "oracle", "method", "classifier/"), reads_if=_oracle_reads,
+    reads=("precision", "data/", "seed", "oracle", "method", "classifier/"), reads_if=_oracle_reads,
     score="cls/val/map", gpu=True, version="3")

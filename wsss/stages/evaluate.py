@@ -18,7 +18,7 @@ recipe's kernels (``wsss.ops.crf``) in a process pool. Scored against ``scoring/
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from wsss.data.splits import open_layout, records
 from wsss.data.voc import InferenceDataset, VocLayout, load_image, load_mask
 from wsss.ops.crf import RECIPES, CrfParams, dense_crf, map_processes
 from wsss.ops.metrics import ConfusionMatrix
-from wsss.runtime import Report, no_report, pick_device, write_json
+from wsss.runtime import Report, mixed, no_report, pick_device, write_json
 from wsss.stages import Stage
 from wsss.viz import write_overlay
 
@@ -40,8 +40,8 @@ REPORT = "report"  # metric infix and sub-folder of the held-out reporting split
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, images: torch.Tensor, size: tuple[int, int], *,
-            flip: bool, align_corners: bool) -> torch.Tensor:
+def predict(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
+            size: tuple[int, int], *, flip: bool, align_corners: bool) -> torch.Tensor:
     """(B, 3, H, W) -> (B, C, H, W) softmax probabilities at ``size``."""
     def probs(x: torch.Tensor) -> torch.Tensor:
         logits = F.interpolate(model(x), size=size, mode="bilinear", align_corners=align_corners)
@@ -83,13 +83,15 @@ def score_split(model: torch.nn.Module, cfg: Any, layout: VocLayout, split: str,
     (out_dir / "labels_raw").mkdir(parents=True, exist_ok=True)
     (out_dir / LABELS).mkdir(exist_ok=True)
 
+    forward = mixed(model, device, cfg.precision)
+
     def crf_inputs() -> Iterator[tuple]:
         ds = InferenceDataset(layout, recs, with_saliency=False, with_mask=True,
                               gt_dir=cfg.scoring.gt_dir)
         items = engine.loader(ds, 1, workers=0, collate=lambda b: b[0])
         for run in same_size_runs(items, e.batch_size):
             images = torch.stack([item["image"] for item in run]).to(device)
-            batch = predict(model, images, run[0]["size"], flip=e.flip,
+            batch = predict(forward, images, run[0]["size"], flip=e.flip,
                             align_corners=e.align_corners).cpu().numpy()
             for item, probs in zip(run, batch, strict=True):
                 name, gt = item["name"], item["mask"].numpy()
@@ -146,4 +148,4 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="evaluate", run=run, section="evaluate", prefix="seg",
-    reads=("data/", "evaluate/", "scoring/"), score="seg/miou", gpu=False, version="3")
+    reads=("precision", "data/", "evaluate/", "scoring/"), score="seg/miou", gpu=True, version="3")

@@ -138,13 +138,13 @@ def _train_synthetic(cfg: Any, layout, out_dir: Path,
         metrics = engine.classification_metrics("pretrain", collected)
         metrics.update(engine.evaluate_classification(
             model, layout, val, size=size, device=device, workers=cfg.data.workers,
-            prefix="pretrain/val"))
+            prefix="pretrain/val", precision=cfg.precision))
         return metrics
 
     history = engine.fit(model, optimizer, scheduler, epochs=p.epochs, batches=batches,
                          step=engine.classification_step(model, device),
                          checkpoint=out_dir / engine.CHECKPOINT, report=report,
-                         end_of_epoch=end_of_epoch)
+                         end_of_epoch=end_of_epoch, device=device, precision=cfg.precision)
     engine.finish(model, out_dir / BACKBONE, arch=cfg.classifier.arch,
                   num_classes=layout.num_classes)
     return engine.last_metrics(history)
@@ -152,6 +152,6 @@ def _train_synthetic(cfg: Any, layout, out_dir: Path,
 
 STAGE = Stage(
     name="pretrain", run=run, section="pretrain", prefix="pretrain",
-    reads=("data/", "seed", "pretrain/", "classifier/arch", "classifier/resize",
+    reads=("precision", "data/", "seed", "pretrain/", "classifier/arch", "classifier/resize",
            "classifier/crop", "classifier/jitter"),
     score="pretrain/val/map", gpu=True, version="1")

@@ -35,7 +35,7 @@ from wsss.data.splits import map_records, open_layout, records
 from wsss.data.voc import InferenceDataset, load_mask
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.ops.random_walk import background_scores, random_walk_labels
-from wsss.runtime import Report, no_report, pick_device, seed_everything
+from wsss.runtime import Report, mixed, no_report, pick_device, seed_everything
 from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
 
@@ -56,6 +56,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     model = load_model(inputs["affinity"] / AFFINITY, lambda n: affinity_from_config(cfg, n),
                        device, channels_last=cfg.channels_last)
     stride = model.output_stride
+    affinities = mixed(model.affinities, device, cfg.precision)
     recs = map_records(cfg, layout)
     labels_of = {r.name: sorted(r.labels) for r in recs}
     scored = {r.name for r in records(cfg, layout, cfg.data.eval_split)}
@@ -67,7 +68,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     for item in progress.counted(items, len(recs), "images"):
         name, (h, w) = item["name"], item["size"]
         image = pad_to(item["image"][None].to(device), stride)
-        aff = model.affinities(image)[0]
+        aff = affinities(image)[0]
         present = labels_of[name]
         maps = torch.from_numpy(load_maps(maps_path(inputs["cams"] / MAPS, name), c)[
             present]).to(device)
@@ -90,5 +91,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="random_walk", run=run, section="random_walk", prefix="rw",
-    reads=("data/", "seed", "random_walk/", "scoring/"), score="rw/miou", gpu=False,
+    reads=("precision", "data/", "seed", "random_walk/", "scoring/"), score="rw/miou", gpu=True,
     version="2")

@@ -42,7 +42,7 @@ from wsss.data.transforms import ColorJitter, Compose, HorizontalFlip, ResizeSqu
 from wsss.data.voc import Record, VocLayout, _VocDataset, load_image
 from wsss.maps import score_maps, write_maps
 from wsss.models.deeplab import TRUNK
-from wsss.runtime import Report, no_report, pick_device, place, seed_everything
+from wsss.runtime import Report, mixed, no_report, pick_device, place, seed_everything
 from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
 
@@ -76,7 +76,8 @@ def write_targets(cfg: Any, layout: VocLayout, recs: list[Record], weights: Path
     DRS's ``localization_map_gen.py`` stores them (uint8 floor)."""
     classifier = load_model(weights, lambda n: classifier_from_config(cfg, n), device,
                             channels_last=cfg.channels_last)
-    write_maps(lambda x: classifier(x)["cam"], cfg, layout, recs, folder, device, relu=True,
+    forward = mixed(lambda x: classifier(x)["cam"], device, cfg.precision)
+    write_maps(forward, cfg, layout, recs, folder, device, relu=True,
                normalize=True, store="uint8", fusion="max", to_original="never")
 
 
@@ -113,11 +114,12 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
                              epoch=epoch, shuffle=True)
 
     engine.fit(model, optimizer, scheduler, epochs=r.epochs, batches=batches, step=step,
-               checkpoint=out_dir / engine.CHECKPOINT, report=report, end_of_epoch=end_of_epoch)
+               checkpoint=out_dir / engine.CHECKPOINT, report=report, end_of_epoch=end_of_epoch,
+               device=device, precision=cfg.precision)
     engine.finish(model, out_dir / REFINER, num_classes=layout.num_classes)
     model.eval()
-    write_maps(model, cfg, layout, map_records(cfg, layout), out_dir / MAPS, device,
-               relu=False, normalize=False, store="float16", fusion="max",
+    write_maps(mixed(model, device, cfg.precision), cfg, layout, map_records(cfg, layout),
+               out_dir / MAPS, device, relu=False, normalize=False, store="float16", fusion="max",
                to_original="per_scale")
     metrics, _ = score_maps(cfg, layout, out_dir / MAPS, "refine")
     write_stage_overlay(cfg, layout, out_dir)
@@ -127,5 +129,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="refine", run=run, section="refine", prefix="refine",
-    reads=("data/", "seed", "refine/", "cams/", "scoring/"), score="refine/miou", gpu=True,
-    version="4")
+    reads=("precision", "data/", "seed", "refine/", "cams/", "scoring/"), score="refine/miou",
+    gpu=True, version="4")

@@ -182,7 +182,8 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
     history = engine.fit(model, optimizer, scheduler, epochs=-(-s.iterations // every),
                          batches=batches, step=step, checkpoint=out_dir / engine.CHECKPOINT,
-                         report=report, end_of_epoch=end_of_round)
+                         report=report, end_of_epoch=end_of_round, device=device,
+                         precision=cfg.precision)
     engine.finish(model, out_dir / SEGMENTER, num_classes=layout.num_classes)
     return {"segment/iterations": history[-1]["iteration"],
             "segment/final_loss": history[-1]["segment/loss"]}
@@ -190,5 +191,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 STAGE = Stage(
     name="segment", run=run, section="segment", prefix="segment",
-    reads=("data/", "seed", "segment/", "scoring/gt_dir"), score="segment/final_loss",
+    reads=("precision", "data/", "seed", "segment/", "scoring/gt_dir"), score="segment/final_loss",
     maximize=False, gpu=True, version="3")
