@@ -4,12 +4,17 @@ a search, the study's own samplers and stage-aware scheduler).
 
     python benchmarks/search_cost.py [--method drs|ssenet] [--profile quick] [--seed 0]
                                      [--searches 10] [--tolerance 0.005] [--rungs a,b]
+                                     [--at-once 1 2 4]
 
 Space: DRS Tables 1-2 (the proxy study's t1: and t2: points) or SSENet Table 1 (t1:).
 Strategies: the full grid (every point, seeded order), random search, TPE, and TPE with
 successive halving at the method's rung stages (or --rungs). Prints, over --searches search
 seeds: how many reached max - tolerance, the mean stage-seconds to get there, and that cost
-over the full grid's. Needs `python benchmarks/proxy_correlation.py --method M` first.
+over the full grid's. With ``--at-once``, each strategy also runs that many trials side by side
+(proposed before the running ones end; TPE's constant liar sees them): what the parallel
+proposals cost in stage-seconds, and the wall time (replayed: recorded stage seconds on
+that many lanes) to reach the target. Needs `python benchmarks/proxy_correlation.py
+--method M` first.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ def main() -> int:
     parser.add_argument("--rungs", help="comma-separated rung stages (default: the method's)")
     parser.add_argument("--trials", type=int, help="trials per random/TPE search "
                         "(default: 3 x the space's points)")
+    parser.add_argument("--at-once", type=int, nargs="+", default=[1],
+                        help="trials side by side (one table row per value)")
     args = parser.parse_args()
 
     from study.replay import load_points, replay
@@ -61,24 +68,27 @@ def main() -> int:
     print(f"{study}: {len(points)} points ({' + '.join(SPACES[args.method])}), best {args.final} "
           f"{best:.4f}, target >= {target:.4f}; full grid {grid_cost:.0f} stage-seconds; "
           f"{args.searches} search seeds, {trials} trials per random/TPE search ({load()})\n")
-    print("| strategy | reached | stage-seconds to reach (mean ± sd) | / full grid | "
-          "trials to reach (mean) |")
-    print("|---|---|---|---|---|")
+    print("| strategy | at once | reached | stage-seconds to reach (mean ± sd) | / full grid | "
+          "trials to reach (mean) | wall s to reach (mean) |")
+    print("|---|---|---|---|---|---|---|")
     for label, (kind, rung, n) in strategies.items():
-        costs, counts = [], []
-        for seed in range(args.searches):
-            trace = replay(points, kind, seed, trials=n, rungs=rung)
-            cost = trace.cost_to_reach(target)
-            if math.isfinite(cost):
-                costs.append(cost)
-                counts.append(next(i + 1 for i, b in enumerate(trace.best) if b >= target))
-        if costs:
-            sd = statistics.stdev(costs) if len(costs) > 1 else 0.0
-            mean = statistics.mean(costs)
-            print(f"| {label} | {len(costs)}/{args.searches} | {mean:.0f} ± {sd:.0f} | "
-                  f"{mean / grid_cost:.2f} | {statistics.mean(counts):.1f} |")
-        else:
-            print(f"| {label} | 0/{args.searches} | - | - | - |")
+        for at_once in args.at_once:
+            costs, counts, walls = [], [], []
+            for seed in range(args.searches):
+                trace = replay(points, kind, seed, trials=n, rungs=rung, at_once=at_once)
+                cost = trace.cost_to_reach(target)
+                if math.isfinite(cost):
+                    costs.append(cost)
+                    walls.append(trace.wall_to_reach(target))
+                    counts.append(next(i + 1 for i, b in enumerate(trace.best) if b >= target))
+            if costs:
+                sd = statistics.stdev(costs) if len(costs) > 1 else 0.0
+                mean = statistics.mean(costs)
+                print(f"| {label} | {at_once} | {len(costs)}/{args.searches} | {mean:.0f} ± "
+                      f"{sd:.0f} | {mean / grid_cost:.2f} | {statistics.mean(counts):.1f} | "
+                      f"{statistics.mean(walls):.0f} |")
+            else:
+                print(f"| {label} | {at_once} | 0/{args.searches} | - | - | - | - |")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -14,20 +15,30 @@ from study.spec import Home, StudySpec
 
 
 def _init_ray(home: Home) -> None:
+    """Ray for the study: inside a Ray Job (`ray job submit`), the cluster and the job's own
+    runtime environment (its working directory and ``env_vars``: every trial and stage task
+    inherits them, and a second runtime environment from this driver would conflict with
+    it); elsewhere with ``RAY_ADDRESS``, that cluster; else a local Ray of our own. Trials
+    need none of this process's variables: what they write is named in their context."""
     import ray
 
     if ray.is_initialized():
         return
-    env = {"MLFLOW_TRACKING_URI": home.tracking_uri, "WSSS_HOME": str(home.root),
-           "RAY_CHDIR_TO_TRIAL_DIR": "0"}
+    if os.environ.get(JOB_CONFIG):  # a Ray Job's driver
+        ray.init(address="auto", log_to_driver=True)
+        return
+    env = {"RAY_CHDIR_TO_TRIAL_DIR": "0"}
     if os.environ.get("OMP_WAIT_POLICY"):  # docs/performance.md: the trials get the user's
         env["OMP_WAIT_POLICY"] = os.environ["OMP_WAIT_POLICY"]
-    if os.environ.get("RAY_ADDRESS"):  # a cluster: `ray job submit` sets it
+    if os.environ.get("RAY_ADDRESS"):  # a cluster this machine belongs to
         ray.init(address="auto", runtime_env={"env_vars": env})
     else:
         # "local": always a Ray of our own, never a stray one left on the machine
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
                  log_to_driver=True, runtime_env={"env_vars": env})
+
+
+JOB_CONFIG = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray for a submitted job's entrypoint
 
 
 def _ensure_data(overrides: dict[str, Any]) -> None:
@@ -55,32 +66,77 @@ def trial_overrides(method: str, profile: str, preset: str,
     return overrides
 
 
-def study_run(args: argparse.Namespace) -> int:
+def spec_from_args(args: argparse.Namespace) -> StudySpec:
+    """The study `wsss study run` (and `study plan`) makes of its arguments, checked."""
     from search_spaces import method_of
     from wsss import config
 
-    home = Home.default()
     # a space or grid runs its method's pipeline and objective unless told otherwise
     method = method_of(args.grid or args.space)
     overrides = trial_overrides(method.name, args.profile, args.preset,
                                 config.parse_overrides(args.overrides))
-    args.objective = args.objective or method.objective
+    objective = args.objective or method.objective
     until = args.until or (method.grid_until if args.grid else "")
-    _check_until(config.resolve(overrides), args.objective, until)  # fail now, not in a trial
+    _check_until(config.resolve(overrides), objective, until)  # fail now, not in a trial
     name = args.name or f"{args.grid or args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if home.spec_path(name).exists():
-        print(f"error: study {name!r} exists; `wsss study resume {name}`", file=sys.stderr)
+    return StudySpec(name=name, space=args.space, grid=args.grid or "", samples=args.samples,
+                     objective=objective, until=until, overrides=overrides,
+                     asha=args.asha, rungs=_split(args.rungs), sampler=args.sampler,
+                     budget=args.budget, seed=args.seed,
+                     created=time.strftime("%Y-%m-%dT%H:%M:%S"), **resource_fields(args))
+
+
+def study_run(args: argparse.Namespace) -> int:
+    home = Home.default()
+    spec = spec_from_args(args)
+    if home.spec_path(spec.name).exists():
+        print(f"error: study {spec.name!r} exists; `wsss study resume {spec.name}`",
+              file=sys.stderr)
         return 2
-    spec = StudySpec(name=name, space=args.space, grid=args.grid or "", samples=args.samples,
-                     objective=args.objective, until=until, overrides=overrides,
-                     concurrency=args.concurrency, asha=args.asha,
-                     rungs=_split(args.rungs), sampler=args.sampler, budget=args.budget,
-                     cpus_per_trial=args.cpus_per_trial, gpus_per_stage=args.gpus_per_stage,
-                     seed=args.seed, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    _ensure_data(overrides)
-    home.save(spec)
+    _ensure_data(spec.overrides)
     _init_ray(home)
-    return _finish(launch(spec, home), spec, home)
+    spec, res = sized(spec)
+    home.save(spec)
+    return _finish(launch(spec, home, res=res), spec, home)
+
+
+def sized(spec: StudySpec) -> tuple[StudySpec, Any]:
+    """The spec with its GPU choice settled on the connected Ray cluster (saved so a resume
+    keeps it), and how it runs there; prints the study's first line saying so. A resource
+    flag that cannot apply is an error naming it."""
+    from study.resources import cluster_capacity, describe
+    from study.spec import AUTO
+
+    cap = cluster_capacity()
+    res = spec.resources(cap)
+    print(f"study {spec.name}: {describe(res, cap, auto=spec.gpus_per_stage == AUTO)}",
+          flush=True)
+    return dataclasses.replace(spec, gpus_per_stage=res.gpus_per_stage), res
+
+
+def add_resource_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that size a study to its cluster (`study run`, `reproduce`, `study plan`)."""
+    parser.add_argument("--concurrency", type=int, default=0,
+                        help="trials at once (default: with GPUs, as many as the GPUs allow; "
+                        "without, a grid runs one single-CPU trial per CPU and a search one "
+                        "trial with every CPU)")
+    parser.add_argument("--gpus-per-stage", type=float, default=AUTO_FLAG,
+                        help="GPUs of each network stage (default: 1 where the Ray cluster has "
+                        "or can start GPUs; 0: the CPU only)")
+    parser.add_argument("--cpus-per-stage", type=float, default=0,
+                        help="with GPUs: CPUs of each stage task (default: its GPU node's CPUs "
+                        "per GPU, one kept for the trials)")
+    parser.add_argument("--cpus-per-trial", type=float, default=0,
+                        help="without GPUs: CPUs of each trial (default: the Ray cluster's "
+                        "CPUs shared by the trials at once)")
+
+
+AUTO_FLAG = -1.0  # study.spec.AUTO: argparse shows it as the default
+
+
+def resource_fields(args: argparse.Namespace) -> dict[str, Any]:
+    return {"concurrency": args.concurrency, "gpus_per_stage": args.gpus_per_stage,
+            "cpus_per_stage": args.cpus_per_stage, "cpus_per_trial": args.cpus_per_trial}
 
 
 def _split(text: str | None) -> list[str]:
@@ -114,13 +170,19 @@ def study_resume(args: argparse.Namespace) -> int:
     spec = home.load(args.name)
     _ensure_data(spec.overrides)
     _init_ray(home)
-    return _finish(launch(spec, home, resume=True), spec, home)
+    spec, res = sized(spec)
+    return _finish(launch(spec, home, resume=True, res=res), spec, home)
 
 
 def _finish(summary: dict[str, Any], spec: StudySpec, home: Home) -> int:
     print(f"\nstudy {spec.name}: {summary['status']} ({summary['trials']}/{spec.num_samples} "
           f"trials, {summary['errors']} errors) in {summary['seconds']:.0f} s; "
           f"{summary['spent']:.0f} stage-seconds computed (cache hits count 0)")
+    if summary["resources"].uses_gpus:
+        busy = summary["gpu_busy"]
+        print(f"GPU time: {summary['gpu_hours']:.3f} GPU-hours held by network stages; busy "
+              + ("share not measured (no CUDA or no NVML)" if busy is None else
+                 f"{100 * busy:.0f} % of it"))
     if summary["status"] == "budget":
         print(f"stopped launching trials: the budget of {spec.budget:.0f} stage-seconds was "
               "reached (running trials finished)")
@@ -231,10 +293,8 @@ def study_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    study = sub.add_parser("study", help="hyper-parameter studies (Ray Tune + Optuna + MLflow)")
-    cmds = study.add_subparsers(dest="study_command", required=True)
-    run = cmds.add_parser("run", help="launch a study")
+def _study_arguments(run: argparse.ArgumentParser) -> None:
+    """What `study run` and `study plan` take."""
     run.add_argument("space", nargs="?", default="drs", help="search space (search_spaces)")
     run.add_argument("--grid", help="a paper table's grid instead (drs1, drs2, drs3, sse1, sse2, "
                      "sse2-synthetic)")
@@ -247,9 +307,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--profile", default="quick", help="dataset scale: quick, tiny, full, voc")
     run.add_argument("--preset", default="reference", help="reference (authors' code) or paper")
     run.add_argument("--name", help="study name (default: space or grid + time)")
-    run.add_argument("--concurrency", type=int, default=0,
-                     help="trials at once (default: a grid on a machine without GPUs runs one "
-                     "single-CPU trial per CPU, anything else one trial with every CPU)")
     run.add_argument("--asha", action="store_true",
                      help="stop weak trials at the rung stages (successive halving)")
     run.add_argument("--rungs", help="comma-separated rung stages for --asha (default: the "
@@ -259,13 +316,52 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      "grid samples its points (--samples of them)")
     run.add_argument("--budget", type=float, default=0.0,
                      help="stage-seconds after which no new trial starts (cache hits are free)")
-    run.add_argument("--cpus-per-trial", type=float, default=0,
-                     help="default: the Ray cluster's CPUs shared by the trials at once")
-    run.add_argument("--gpus-per-stage", type=float, default=0.0,
-                     help="> 0: training stages run as Ray tasks with this GPU share")
+    add_resource_flags(run)
     run.add_argument("--seed", type=int, default=0, help="the search's seed")
     run.add_argument("overrides", nargs="*", help="key=value for every trial")
+
+
+def study_plan(args: argparse.Namespace) -> int:
+    """Predict, run nothing: the study on ``--gpus`` GPUs of ``--gpu-type`` (study.costs)."""
+    from study.costs import CPU, plan_study, render
+    from study.spec import Capacity
+
+    spec = spec_from_args(args)
+    if args.gpus > 0:
+        if not args.gpu_type:
+            raise ValueError("--gpus needs --gpu-type (a device of study/throughput.json)")
+        node_cpus = args.cpus or 4.0 * args.gpus_per_node  # a g5.xlarge's 4 CPUs per GPU
+        nodes = args.gpus / args.gpus_per_node
+        cap = Capacity(cpus=node_cpus * nodes, gpus=args.gpus, node_cpus=node_cpus,
+                       node_gpus=args.gpus_per_node)
+    else:
+        if args.gpu_type:
+            raise ValueError("--gpu-type needs --gpus")
+        cap = Capacity(cpus=args.cpus or float(os.cpu_count() or 1))
+    device = args.gpu_type or CPU
+    print(render(plan_study(spec, cap, device), spec, device, args.gpus))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    study = sub.add_parser("study", help="hyper-parameter studies (Ray Tune + Optuna + MLflow)")
+    cmds = study.add_subparsers(dest="study_command", required=True)
+    run = cmds.add_parser("run", help="launch a study")
+    _study_arguments(run)
     run.set_defaults(func=study_run)
+    plan = cmds.add_parser("plan", help="a study's predicted wall time and GPU-hours, "
+                           "before it runs (nothing runs)")
+    _study_arguments(plan)
+    plan.add_argument("--gpus", type=float, default=0,
+                      help="GPUs of the cluster it would run on (0: CPUs only)")
+    plan.add_argument("--gpu-type", default="", help="their type, a device of "
+                      "study/throughput.json (A10G, A100, V100, H100, ...)")
+    plan.add_argument("--cpus", type=float, default=0,
+                      help="CPUs (default: this machine's; with GPUs: per GPU node, with "
+                      "--gpus-per-node)")
+    plan.add_argument("--gpus-per-node", type=float, default=1,
+                      help="GPUs per node (with --gpus; default 1, as a g5.xlarge)")
+    plan.set_defaults(func=study_plan)
     resume = cmds.add_parser("resume", help="finish an interrupted study")
     resume.add_argument("name")
     resume.set_defaults(func=study_resume)

@@ -22,7 +22,9 @@ def best_point(study: str, storage_url: str, space: Any) -> tuple[dict[str, Any]
     """The overrides of the search's best finished trial (Optuna's value: the objective) and
     that value. The space is replayed on the trial's parameters, so what it returns beside
     them (a placement's layers, DRS off when no layer is chosen) is part of the point."""
-    ot = optuna.load_study(study_name=study, storage=storage_url)
+    from study.stores import open_optuna
+
+    ot = optuna.load_study(study_name=study, storage=open_optuna(storage_url))
     best = ot.best_trial  # COMPLETE trials only: pruned ones never reached the objective
     extra = space(optuna.trial.FixedTrial(best.params)) or {}
     point = {k: v for k, v in best.params.items() if not k.startswith("choice/")}
@@ -43,7 +45,7 @@ def confirm(name: str, points: dict[str, dict[str, Any]], seeds: list[int],
             template: StudySpec, home: Home) -> list[str]:
     """One study of ``points`` per seed (``<name>-s<seed>``), reused when finished, resumed
     when interrupted, refused when it exists with other points or settings."""
-    from study.commands import _init_ray
+    from study.commands import _init_ray, sized
     from study.runner import launch
 
     names = []
@@ -63,9 +65,9 @@ def confirm(name: str, points: dict[str, dict[str, Any]], seeds: list[int],
             print(f"[{spec.name}] complete: reused")
             continue
         _init_ray(home)
-        if not known:
-            home.save(spec)
-        summary = launch(spec, home, resume=known)
+        spec, res = sized(spec)
+        home.save(spec)
+        summary = launch(spec, home, resume=known, res=res)
         print(f"[{spec.name}] {summary['status']}: {summary['trials']} trials", flush=True)
     return names
 

@@ -12,11 +12,13 @@ search seeds; every number is a sum of measured stage times (docs/search.md).
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -86,10 +88,11 @@ def _produced_seconds(cache: Path, stage: str, key: str, run) -> float:
 
 @dataclass(frozen=True)
 class SearchTrace:
-    """One replayed search: cumulative cost and best final value after each trial."""
+    """One replayed search: cumulative cost and best final value as each trial ends."""
 
     costs: tuple[float, ...]
     best: tuple[float, ...]  # best finished (not stopped) trial so far; -inf before one
+    walls: tuple[float, ...] = ()  # when each trial ended: seconds since the search began
 
     def cost_to_reach(self, target: float) -> float:
         for cost, best in zip(self.costs, self.best, strict=True):
@@ -97,66 +100,98 @@ class SearchTrace:
                 return cost
         return math.inf
 
+    def wall_to_reach(self, target: float) -> float:
+        for wall, best in zip(self.walls, self.best, strict=True):
+            if best >= target:
+                return wall
+        return math.inf
+
 
 def _sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "tpe":  # as study.search builds it
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+        from study.search import tpe_sampler
+
+        return tpe_sampler(seed)
     raise ValueError(f"unknown sampler {kind!r}")
 
 
 def replay(points: dict[str, PointRecord], sampler: str, seed: int, *, trials: int,
-           rungs: Sequence[str] = (), reduction_factor: float = 2.0) -> SearchTrace:
+           rungs: Sequence[str] = (), reduction_factor: float = 2.0,
+           at_once: int = 1) -> SearchTrace:
     """Run ``trials`` trials of a search over the points (``sampler``: grid, random or tpe;
-    ``rungs``: stage-aware successive halving at those stages)."""
+    ``rungs``: stage-aware successive halving at those stages), ``at_once`` side by side:
+    each is proposed before the ones running have ended (TPE's constant liar sees them)."""
     names = sorted(points)
     if sampler == "grid":  # every point once, in a seeded order (GridSampler's role)
-        order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
-        return _run(points, iter(order).__next__, lambda *_: None, len(names), rungs,
-                    reduction_factor)
+        order = iter([names[i] for i in np.random.default_rng(seed).permutation(len(names))])
+        return _run(points, lambda: (next(order), None), lambda *_: None, len(names), rungs,
+                    reduction_factor, at_once)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=_sampler(sampler, seed))
     space = {"choice/grid": CategoricalDistribution(names)}
-    asked: list[optuna.trial.Trial] = []
 
-    def ask() -> str:
-        asked.append(study.ask(space))
-        return str(asked[-1].params["choice/grid"])
+    def ask() -> tuple[str, optuna.trial.Trial]:
+        trial = study.ask(space)
+        return str(trial.params["choice/grid"]), trial
 
-    def tell(value: float | None, step: int | None, score: float) -> None:
-        trial = asked[-1]
+    def tell(trial: optuna.trial.Trial, value: float | None, step: int | None,
+             score: float) -> None:
         if value is None:  # stopped at a rung: PRUNED with the rung's score, as a study does
             trial.report(score, step)
             study.tell(trial, state=TrialState.PRUNED)
         else:
             study.tell(trial, value)
 
-    return _run(points, ask, tell, trials, rungs, reduction_factor)
+    return _run(points, ask, tell, trials, rungs, reduction_factor, at_once)
 
 
-def _run(points: dict[str, PointRecord], ask: Callable[[], str],
-         tell: Callable[[float | None, int | None, float], None], trials: int,
-         rungs: Sequence[str], reduction_factor: float) -> SearchTrace:
+def _run(points: dict[str, PointRecord], ask: Callable[[], tuple[str, Any]],
+         tell: Callable[[Any, float | None, int | None, float], None], trials: int,
+         rungs: Sequence[str], reduction_factor: float, at_once: int = 1) -> SearchTrace:
+    """Trials on ``at_once`` lanes in simulated time: a lane's trial runs its stages in order
+    (a stage another trial produced is free, one it is producing is waited for), stops where
+    the scheduler says so, is told when it ends, and the lane asks for the next."""
     scheduler = StageRungScheduler(rungs, reduction_factor=reduction_factor) if rungs else None
-    produced: set[tuple[str, str]] = set()
-    spent, best = 0.0, -math.inf
-    costs, bests = [], []
-    for i in range(trials):
-        point = points[ask()]
-        stopped = None
-        for step, rec in enumerate(point.stages, 1):
-            if (rec.stage, rec.key) not in produced:  # a cache hit costs nothing
-                produced.add((rec.stage, rec.key))
-                spent += rec.seconds
-            if scheduler and scheduler.decide(str(i), rec.stage, rec.score) == STOP:
-                stopped = (step, rec.score)
-                break
-        if stopped:
-            tell(None, stopped[0], stopped[1])
-        else:
+    produced: dict[tuple[str, str], float] = {}  # (stage, key) -> when it is (was) ready
+    spent, best, asked = 0.0, -math.inf, 0
+    costs, bests, walls = [], [], []
+    lanes: list[tuple[float, int, dict]] = []  # (time its current stage ends, lane, state)
+
+    def start(now: float, lane: int) -> None:
+        nonlocal asked
+        name, handle = ask()
+        heapq.heappush(lanes, (now, lane, {"point": points[name], "step": 0,
+                                           "handle": handle, "number": asked}))
+        asked += 1
+
+    for lane in range(min(at_once, trials)):
+        start(0.0, lane)
+    while lanes:
+        now, lane, state = heapq.heappop(lanes)
+        point, step = state["point"], state["step"]
+        if step > 0:  # the stage before this one has just ended: a rung?
+            rec = point.stages[step - 1]
+            if scheduler and scheduler.decide(str(state["number"]), rec.stage,
+                                              rec.score) == STOP:
+                tell(state["handle"], None, step, rec.score)
+                costs.append(spent), bests.append(best), walls.append(now)
+                if asked < trials:
+                    start(now, lane)
+                continue
+        if step == len(point.stages):  # finished
             best = max(best, point.final)
-            tell(point.final, None, point.final)
-        costs.append(spent)
-        bests.append(best)
-    return SearchTrace(tuple(costs), tuple(bests))
+            tell(state["handle"], point.final, None, point.final)
+            costs.append(spent), bests.append(best), walls.append(now)
+            if asked < trials:
+                start(now, lane)
+            continue
+        rec = point.stages[step]
+        ready = produced.get((rec.stage, rec.key))
+        if ready is None:  # compute it (a cache hit costs nothing)
+            spent += rec.seconds
+            ready = produced[(rec.stage, rec.key)] = now + rec.seconds
+        state["step"] = step + 1
+        heapq.heappush(lanes, (max(now, ready), lane, state))
+    return SearchTrace(tuple(costs), tuple(bests), tuple(walls))

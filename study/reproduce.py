@@ -46,7 +46,7 @@ def _spec(name: str, grid: str, seed: int, args: argparse.Namespace,
     stage code versions (``signature``); otherwise the next free ``<name>-vN`` is used, so a
     study run before a code or default change is never passed off as a current one."""
     from search_spaces import method_of
-    from study.commands import _check_until, _ensure_data, trial_overrides
+    from study.commands import _check_until, _ensure_data, resource_fields, trial_overrides
     from wsss import config
     from wsss.cache import StageCache
     from wsss.pipeline import dataset_key
@@ -59,8 +59,7 @@ def _spec(name: str, grid: str, seed: int, args: argparse.Namespace,
     fingerprint = dataset_key(config.resolve(overrides), StageCache(home.cache))[1]
     fresh = StudySpec(name=name, grid=grid, objective=method.objective,
                       until=method.grid_until, overrides=overrides,
-                      concurrency=args.concurrency, cpus_per_trial=args.cpus_per_trial,
-                      gpus_per_stage=args.gpus_per_stage, seed=seed,
+                      seed=seed, **resource_fields(args),
                       created=time.strftime("%Y-%m-%dT%H:%M:%S"),
                       signature=signature(overrides, grid, method.objective,
                                           method.grid_until, fingerprint))
@@ -93,7 +92,7 @@ def signature(overrides: dict[str, Any], grid: str, objective: str, until: str,
 
 
 def reproduce(args: argparse.Namespace) -> int:
-    from study.commands import _init_ray
+    from study.commands import _init_ray, sized
     from study.runner import launch
 
     home = Home.default()
@@ -111,10 +110,10 @@ def reproduce(args: argparse.Namespace) -> int:
                     print(f"[{study}] complete: reused")
                     continue
                 _init_ray(home)  # the data was made and checked by _spec
-                if not known:
-                    home.save(spec)
+                spec, res = sized(spec)
+                home.save(spec)
                 began = time.perf_counter()
-                summary = launch(spec, home, resume=known)
+                summary = launch(spec, home, resume=known, res=res)
                 timings.append((study, time.perf_counter() - began, summary["status"]))
                 print(f"[{study}] {summary['status']}: {summary['trials']}/{spec.num_samples} "
                       f"trials in {timings[-1][1]:.0f} s", flush=True)
@@ -199,6 +198,8 @@ def _load() -> str:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from study.commands import add_resource_flags
+
     cmd = sub.add_parser("reproduce", help="run the grids of a paper's tables and write the "
                          "tables with the paper's claims checked")
     cmd.add_argument("--paper", default="drs", choices=["drs", "ssenet", "all"])
@@ -207,12 +208,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument("--seeds", nargs="+", default=["0"], help="config seeds (key=value items "
                      "after them are overrides)")
     cmd.add_argument("--name", help="prefix of the studies (default: reproduce-PAPER-PROFILE)")
-    cmd.add_argument("--concurrency", type=int, default=0,
-                     help="trials at once (default: a grid on a machine without GPUs runs one "
-                     "single-CPU trial per CPU, anything else one trial with every CPU)")
-    cmd.add_argument("--cpus-per-trial", type=float, default=0,
-                     help="default: the Ray cluster's CPUs shared by the trials at once")
-    cmd.add_argument("--gpus-per-stage", type=float, default=0.0,
-                     help="> 0: training stages run as Ray tasks with this GPU share")
+    add_resource_flags(cmd)
     cmd.add_argument("overrides", nargs="*", help="key=value for every trial")
     cmd.set_defaults(func=reproduce)

@@ -11,7 +11,9 @@ import time
 from typing import Any
 
 from study.experiment import describe, ensure_experiment, trials_view
-from study.spec import Home, StudySpec
+from study.provenance import provenance
+from study.resources import cluster_capacity
+from study.spec import Home, Resources, StudySpec
 from study.stores import open_optuna
 
 
@@ -23,48 +25,63 @@ def _study_run(home: Home, spec: StudySpec) -> tuple[str, str]:
     runs = mlflow.search_runs([experiment_id], filter_string="tags.kind = 'study'")
     if len(runs):
         return experiment_id, str(runs.run_id.iloc[0])
-    with mlflow.start_run(run_name=spec.name, tags={"kind": "study"}) as run:
+    with mlflow.start_run(run_name=spec.name, tags={"kind": "study", **provenance()}) as run:
         mlflow.log_params({"study/space": spec.grid or spec.space, "study/objective":
                            spec.objective, "study/samples": spec.num_samples,
                            **{k: str(v) for k, v in spec.overrides.items()}})
         return experiment_id, run.info.run_id
 
 
-def _trainable(home: Home, spec: StudySpec):
+def _trainable(home: Home, spec: StudySpec, res: Resources):
     from ray import tune
 
     from trainables.context import StudyContext
     from trainables.pipeline import pipeline_trainable
 
     experiment_id, study_run_id = _study_run(home, spec)
-    resources: dict[str, dict[str, float]] = {}
-    trial_resources: Any = {"cpu": parallelism(spec)[1]}
-    if spec.gpus_per_stage > 0:  # the trial coordinates; its stages run in a GPU bundle
-        resources = {"train": {"num_cpus": 1, "num_gpus": spec.gpus_per_stage},
-                     "other": {"num_cpus": 1}}
-        trial_resources = tune.PlacementGroupFactory(
-            [{"CPU": 1}, {"CPU": 1, "GPU": spec.gpus_per_stage}])
+    stages: dict[str, dict[str, float]] = {}
+    if res.uses_gpus:  # the trial coordinates; each stage is a task with its own resources
+        stages = {"gpu": {"num_cpus": res.stage_cpus, "num_gpus": res.gpus_per_stage},
+                  "cpu": {"num_cpus": res.stage_cpus}}
     ctx = StudyContext(name=spec.name, objective=spec.objective, base=spec.overrides,
                        cache_root=str(home.cache), tracking_uri=home.tracking_uri,
                        experiment_id=experiment_id, study_run_id=study_run_id,
-                       stage_resources=resources, stop_at=spec.until)
-    return tune.with_parameters(tune.with_resources(pipeline_trainable, trial_resources),
-                                study=ctx), study_run_id
+                       stage_resources=stages, stop_at=spec.until, provenance=provenance(),
+                       system_metrics=system_metrics_interval())
+    trainable = tune.with_resources(pipeline_trainable, {"cpu": res.trial_cpus})
+    return tune.with_parameters(trainable, study=ctx), study_run_id
 
 
-def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -> dict[str, Any]:
-    """Run (or resume) a study to the end; returns its summary. Needs ``ray.init`` done."""
+def system_metrics_interval() -> float:
+    """Seconds between system-metric samples of a computing stage (``WSSS_SYSTEM_METRICS``:
+    0 or off turns them off; default 5)."""
+    value = os.environ.get("WSSS_SYSTEM_METRICS", "5").strip().lower()
+    if value in ("0", "off", "false", "no"):
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"WSSS_SYSTEM_METRICS={value!r}: seconds between samples, or 0 / off"
+                         ) from None
+    return seconds if seconds > 0 else 0.0
+
+
+def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False,
+           res: Resources | None = None) -> dict[str, Any]:
+    """Run (or resume) a study to the end; returns its summary. Needs ``ray.init`` done.
+    ``res``: how it runs (default: ``spec.resources`` on the connected cluster)."""
     from ray import tune
 
     from study.progress import StudyProgress
-    from trainables.context import COST
+    from trainables.context import COST, GPU_BUSY_SECONDS, GPU_MEASURED_SECONDS, GPU_SECONDS
 
     home = home or Home.default()
+    res = res or spec.resources(cluster_capacity())
     # every stage reports with a tiny checkpoint; Tune's warning about snapshot frequency is
     # about syncing to cloud storage, which a study does not do, and drowns the stage lines
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     path = home.results / spec.name
-    trainable, study_run_id = _trainable(home, spec)
+    trainable, study_run_id = _trainable(home, spec, res)
     home.save(dataclasses.replace(spec, status="running"))
     if resume and tune.Tuner.can_restore(str(path)):
         from ray.tune import ExperimentAnalysis
@@ -76,7 +93,7 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
     else:
         if tune.Tuner.can_restore(str(path)):
             raise FileExistsError(f"study {spec.name!r} already exists; use `wsss study resume`")
-        tuner = tune.Tuner(trainable, tune_config=_tune_config(spec, home),
+        tuner = tune.Tuner(trainable, tune_config=_tune_config(spec, home, res),
                            run_config=tune.RunConfig(
                                name=spec.name, storage_path=str(home.results),
                                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
@@ -92,6 +109,8 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
     orphans = _close_orphans(home, spec.name, {r.metrics.get("trial_id") for r in results})
     ran = results.num_errors == 0 and all(r.metrics.get("stage") is not None for r in results)
     spent = sum(float(r.metrics.get(COST, 0.0)) for r in results)
+    gpu = {k: sum(float(r.metrics.get(k, 0.0)) for r in results)
+           for k in (GPU_SECONDS, GPU_BUSY_SECONDS, GPU_MEASURED_SECONDS)}
     if ran and len(results) == spec.num_samples:
         status = "complete"
     elif ran and spec.budget > 0 and spent >= spec.budget:
@@ -102,7 +121,9 @@ def launch(spec: StudySpec, home: Home | None = None, *, resume: bool = False) -
     _tag_study(home, study_run_id, status)
     return {"status": status, "trials": len(results), "errors": results.num_errors,
             "seconds": time.perf_counter() - start, "spent": spent, "results": results,
-            "orphans": orphans}
+            "orphans": orphans, "resources": res, "gpu_hours": gpu[GPU_SECONDS] / 3600,
+            "gpu_busy": gpu[GPU_BUSY_SECONDS] / gpu[GPU_MEASURED_SECONDS]
+            if gpu[GPU_MEASURED_SECONDS] else None}
 
 
 def _requeue_orphans(home: Home, spec: StudySpec, known: set[str]) -> int:
@@ -203,16 +224,7 @@ def _close_orphans(home: Home, name: str, trial_ids: set[str]) -> int:
     return len(running) + len(stale)
 
 
-def parallelism(spec: StudySpec) -> tuple[int, float]:
-    """The spec's (trials at once, CPUs per trial) on the Ray cluster it runs on."""
-    import ray
-
-    have = ray.cluster_resources()
-    return spec.parallelism(cpus=max(1, int(have.get("CPU", 1))),
-                            cuda=spec.gpus_per_stage > 0 or have.get("GPU", 0) > 0)
-
-
-def _tune_config(spec: StudySpec, home: Home):
+def _tune_config(spec: StudySpec, home: Home, res: Resources):
     from ray import tune
 
     from study.search import build_searcher, space_function
@@ -221,7 +233,7 @@ def _tune_config(spec: StudySpec, home: Home):
     final_stage = _final_stage(spec)
     searcher = build_searcher(space, spec, home.optuna_url, final_step=final_stage)
     return tune.TuneConfig(search_alg=searcher, scheduler=rung_scheduler(spec, final_stage),
-                           num_samples=spec.num_samples, max_concurrent_trials=parallelism(spec)[0],
+                           num_samples=spec.num_samples, max_concurrent_trials=res.trials,
                            reuse_actors=True)  # imports and set-up paid once per actor
 
 

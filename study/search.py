@@ -85,6 +85,14 @@ def space_function(spec: StudySpec) -> Callable[[optuna.Trial], dict[str, Any]]:
     return GridSpace(points) if points else SPACES[spec.space]
 
 
+def tpe_sampler(seed: int) -> optuna.samplers.TPESampler:
+    """TPE as a study uses it; the constant liar gives trials still running a pessimistic
+    value, so trials proposed side by side (one per GPU) do not all go to one spot
+    (docs/search.md, "Trials side by side")."""
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                      constant_liar=True)
+
+
 def build_searcher(space: Callable, spec: StudySpec, storage_url: str, *,
                    final_step: int) -> PruneAwareOptunaSearch:
     sampler: optuna.samplers.BaseSampler
@@ -98,7 +106,7 @@ def build_searcher(space: Callable, spec: StudySpec, storage_url: str, *,
     elif kind == "random":
         sampler = optuna.samplers.RandomSampler(seed=spec.seed)
     elif kind == "tpe":  # on a grid: TPE over its points
-        sampler = optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True)
+        sampler = tpe_sampler(spec.seed)
     else:
         raise ValueError(f"unknown sampler {spec.sampler!r}; known: grid, random, tpe")
     storage = open_optuna(storage_url)

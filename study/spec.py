@@ -16,6 +16,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# a GPU study's trial only coordinates: it asks for each stage's result, and each stage is a
+# task with resources of its own (docs/architecture.md, "Resources on a cluster")
+COORDINATOR_CPUS = 0.1
+AUTO = -1.0  # ``gpus_per_stage``: one GPU per network stage where the cluster has GPUs
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What a study sizes itself to (``study.resources.cluster_capacity`` reads it)."""
+
+    cpus: float  # CPUs of the Ray cluster now
+    gpus: float = 0.0  # GPUs it has, or may autoscale to
+    node_cpus: float = 0.0  # the GPU node type with the fewest CPUs per GPU: its CPUs
+    node_gpus: float = 0.0  # ... and its GPUs (0: no GPU node)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """How a study runs on its cluster."""
+
+    trials: int  # at once
+    trial_cpus: float  # CPU study: the trial's CPUs (it runs its stages); GPU: a coordinator's
+    gpus_per_stage: float  # each network stage's GPUs; 0: no GPU, stages run in the trial
+    stage_cpus: int = 0  # GPU study: every stage task's CPUs (loader workers, CRF pool, threads)
+
+    @property
+    def uses_gpus(self) -> bool:
+        return self.gpus_per_stage > 0
+
 
 @dataclass(frozen=True)
 class StudySpec:
@@ -28,13 +57,14 @@ class StudySpec:
     objective: str = "pseudo/miou"
     until: str = ""  # the last stage every trial runs ("" = the objective's stage)
     overrides: dict[str, Any] = field(default_factory=dict)  # flat config keys for all trials
-    concurrency: int = 0  # trials at once; 0 = auto (parallelism())
+    concurrency: int = 0  # trials at once; 0 = auto (resources())
     asha: bool = False  # stop weak trials at the rung stages (study.scheduler)
     rungs: list[str] = field(default_factory=list)  # rung stages ([] = the method's own)
     sampler: str = ""  # "" = grid for a grid, tpe for a space; or tpe / random
     budget: float = 0.0  # > 0: no new trial once this many stage-seconds are spent
-    cpus_per_trial: float = 0  # 0 = auto (parallelism())
-    gpus_per_stage: float = 0.0  # > 0: training stages run as Ray tasks on GPU nodes
+    cpus_per_trial: float = 0  # no GPUs: a trial's CPUs; 0 = auto (resources())
+    gpus_per_stage: float = AUTO  # each network stage's GPUs; 0 = CPU only; AUTO: 1 if any
+    cpus_per_stage: float = 0  # with GPUs: each stage task's CPUs; 0 = auto (resources())
     max_failures: int = 2
     seed: int = 0
     status: str = "created"  # created -> running -> complete | budget | incomplete
@@ -48,24 +78,65 @@ class StudySpec:
 
         return dict(self.points) if self.points else dict(GRIDS[self.grid]) if self.grid else {}
 
-    def parallelism(self, cpus: int, cuda: bool) -> tuple[int, float]:
-        """(trials at once, CPUs per trial), each as given or, where 0, fitted to the
-        ``cpus`` of the Ray cluster the study starts (or resumes) on, ``cuda`` if it uses GPUs.
+    def resources(self, cap: Capacity) -> Resources:
+        """Trials at once and each one's resources on a cluster of ``cap``: what was given,
+        or (0, AUTO) fitted to it. A flag that cannot apply is an error naming it.
 
-        A grid (every point run once) on a machine without GPUs runs as many trials at once
-        as there are CPUs and points, sharing the CPUs: two one-thread trials did 1.36-1.45x
-        the work of one two-thread trial on 2 cores (docs/performance.md, "Trials side by
-        side"), and a grid's points do not wait on each other's results. A search runs one trial at
-        a time with every CPU, so its sampler proposes each point knowing every earlier
-        result; so does anything using GPUs.
+        With GPUs (``gpus_per_stage`` > 0, or AUTO on a cluster that has or may start GPUs)
+        a trial only coordinates (``COORDINATOR_CPUS``, no GPU); each stage is a Ray task
+        holding its own resources while it runs: a network stage ``gpus_per_stage`` GPUs and
+        ``stage_cpus`` CPUs (its GPU node's CPUs per GPU, one kept back for the
+        coordinators), a stage without a network the CPUs alone. As many trials run as the
+        GPUs allow, for grids and searches alike (TPE's constant liar keeps parallel
+        proposals apart: study.search).
+
+        Without GPUs a trial runs its stages itself. A grid (every point run once) runs as
+        many trials at once as there are CPUs and points, sharing the CPUs: two one-thread
+        trials did 1.36-1.45x the work of one two-thread trial on 2 cores
+        (docs/performance.md, "Trials side by side"); a search runs one trial at a time
+        with every CPU, so its sampler proposes each point knowing every earlier result.
         """
+        g = self.gpus_per_stage
+        if g == AUTO:
+            g = 1.0 if cap.gpus > 0 else 0.0
+        elif g < 0:
+            raise ValueError(f"--gpus-per-stage {g:g}: must be >= 0 (0: the CPU only)")
+        if g > 0:
+            return self._gpu_resources(g, cap)
+        if self.cpus_per_stage > 0:
+            raise ValueError(f"--cpus-per-stage {self.cpus_per_stage:g} applies to studies "
+                             "with GPUs (their stages are tasks); without GPUs a trial runs "
+                             "its stages itself: give it CPUs with --cpus-per-trial")
+        cpus = max(1, int(cap.cpus))
         concurrency = self.concurrency
         if concurrency <= 0:
             whole_grid = bool(self.grid_points) and self.sampler in ("", "grid")
-            concurrency = max(1, min(self.num_samples, cpus)) if whole_grid and not cuda else 1
+            concurrency = max(1, min(self.num_samples, cpus)) if whole_grid else 1
         per_trial = self.cpus_per_trial if self.cpus_per_trial > 0 \
             else float(max(1, cpus // concurrency))
-        return concurrency, per_trial
+        return Resources(concurrency, per_trial, 0.0)
+
+    def _gpu_resources(self, g: float, cap: Capacity) -> Resources:
+        if cap.gpus <= 0:
+            raise ValueError(f"--gpus-per-stage {g:g}: the Ray cluster has no GPUs and can "
+                             "start none (--gpus-per-stage 0 runs on the CPU)")
+        if g > cap.node_gpus:
+            raise ValueError(f"--gpus-per-stage {g:g}: no GPU node has that many (at most "
+                             f"{cap.node_gpus:g} per node)")
+        if self.cpus_per_trial > 0:
+            raise ValueError(f"--cpus-per-trial {self.cpus_per_trial:g} applies to studies "
+                             "without GPUs; with GPUs a trial only coordinates and its "
+                             "stages are tasks: give them CPUs with --cpus-per-stage")
+        if self.cpus_per_stage > 0:
+            stage_cpus = int(self.cpus_per_stage)
+            if stage_cpus != self.cpus_per_stage or stage_cpus > cap.node_cpus:
+                raise ValueError(f"--cpus-per-stage {self.cpus_per_stage:g}: a whole number "
+                                 f"of CPUs, at most a GPU node's {cap.node_cpus:g}")
+        else:  # the node's CPUs per GPU, one CPU of each node kept for the coordinators
+            stage_cpus = max(1, int((cap.node_cpus - 1) * g / cap.node_gpus))
+        trials = self.concurrency if self.concurrency > 0 else \
+            max(1, min(self.num_samples, int(cap.gpus / g + 1e-9)))
+        return Resources(trials, COORDINATOR_CPUS, g, stage_cpus)
 
     @property
     def num_samples(self) -> int:

@@ -11,6 +11,13 @@ before it is served; a bad one (a changed, missing or unreadable file) is never 
 is moved aside to ``<key>.bad-<time>/``, a warning names it, and the stage is computed
 again. ``wsss cache verify`` checks every entry. Files are written group-readable so a lab
 can share one cache.
+
+Hashing every file on every hit would read a VOC map entry (about 1 GB) over NFS for each
+trial that uses it, so once this node has hashed an entry it keeps a marker
+(``<root>/.verified/<host>/<stage>/<key>.json``: each file's size, ``mtime_ns`` and inode); a
+later hit re-stats the files and hashes again only if one differs, or if it was modified
+within ``RACY_NS`` of the marker (a rewrite in the same clock tick keeps its ``mtime``, as
+git's "racily clean" index entries). ``wsss cache verify`` always hashes everything.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +40,8 @@ from wsss.runtime import read_metrics, write_json
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
+VERIFIED = ".verified"  # per-node markers of hashed entries, under the cache root
+RACY_NS = 2_000_000_000  # a file modified this close to its marker is hashed again
 log = logging.getLogger(__name__)
 
 
@@ -87,7 +97,9 @@ class StageCache:
         if not (path / MANIFEST).exists():
             return None
         try:
-            self.verify(path)
+            if not self._still_verified(path, stage, key):
+                self.verify(path)
+                self._mark_verified(path, stage, key)
             metrics = read_metrics(path / METRICS)
         except (CacheError, OSError, ValueError) as err:
             bad = path.with_name(f"{key}.bad-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
@@ -99,6 +111,39 @@ class StageCache:
                         path, err, bad.name)
             return None
         return CacheEntry(stage, key, path, metrics, hit=True, seconds=0.0)
+
+    def _marker(self, stage: str, key: str) -> Path:
+        return self.root / VERIFIED / socket.gethostname() / stage / f"{key}.json"
+
+    def _mark_verified(self, path: Path, stage: str, key: str) -> None:
+        """Remember each file's stat as this node hashed it (best effort: a read-only cache
+        is still served, hashed on every hit)."""
+        files = json.loads((path / MANIFEST).read_text())["files"]
+        stats = {name: _stat(path / name) for name in files}
+        try:
+            write_json({"at_ns": time.time_ns(), "files": stats}, self._marker(stage, key))
+        except OSError:
+            pass
+
+    def _still_verified(self, path: Path, stage: str, key: str) -> bool:
+        """This node hashed the entry and no file's size, ``mtime_ns`` or inode changed
+        since (a file modified within ``RACY_NS`` of the marker is not vouched for)."""
+        try:
+            marker = json.loads(self._marker(stage, key).read_text())
+            files = json.loads((path / MANIFEST).read_text())["files"]
+        except (OSError, ValueError, KeyError):
+            return False
+        known, at = marker.get("files", {}), marker.get("at_ns", 0)
+        if set(known) != set(files):
+            return False
+        for name in files:
+            try:
+                now = _stat(path / name)
+            except OSError:
+                return False
+            if now != known[name] or now[1] > at - RACY_NS:
+                return False
+        return True
 
     def verify(self, path: Path) -> None:
         """Raise ``CacheError`` naming the first file of the entry that does not match its
@@ -118,7 +163,10 @@ class StageCache:
                 raise CacheError(f"{file}: contents changed since it was written")
 
     @contextmanager
-    def _lock(self, stage: str, key: str) -> Iterator[None]:
+    def claimed(self, stage: str, key: str) -> Iterator[None]:
+        """Hold the entry's lock: blocks while another process computes it. A study's trial
+        takes it before asking for the stage's resources, so it waits holding no GPU, and
+        keeps it while its stage task computes (``compute``)."""
         lock = self.root / stage / f"{key}.lock"
         lock.parent.mkdir(parents=True, exist_ok=True)
         with open(lock, "a") as fh:
@@ -128,22 +176,21 @@ class StageCache:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def wait_for(self, stage: str, key: str) -> CacheEntry | None:
-        """The entry another process is computing right now, once it is published (waiting
-        here holds nothing else: a study's trial waits without a GPU); None if nobody is
-        computing it."""
-        lock = self.root / stage / f"{key}.lock"
-        if not lock.exists():
-            return None
-        with open(lock, "a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fcntl.flock(fh, fcntl.LOCK_EX)  # until the computing process is done
-                fcntl.flock(fh, fcntl.LOCK_UN)
-                return self.get(stage, key)
-            fcntl.flock(fh, fcntl.LOCK_UN)
-        return None
+    def compute(self, stage: str, key: str, compute: Callable[[Path], Mapping[str, float]],
+                manifest: Mapping[str, Any] | None = None) -> CacheEntry:
+        """Compute and publish the entry; the caller holds its lock (``claimed``)."""
+        partial = self.path(stage, key).with_name(f"{key}.partial")
+        partial.mkdir(parents=True, exist_ok=True)  # kept on failure: resumable
+        start = time.perf_counter()
+        metrics = {k: float(v) for k, v in compute(partial).items()}
+        seconds = time.perf_counter() - start
+        write_json(metrics, partial / METRICS)
+        metrics = read_metrics(partial / METRICS)  # as any later reader sees them
+        write_json({"stage": stage, "key": key, "seconds": round(seconds, 2),
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **(manifest or {}),
+                    "files": checksums(partial)}, partial / MANIFEST)
+        os.replace(partial, self.path(stage, key))
+        return CacheEntry(stage, key, self.path(stage, key), metrics, False, seconds)
 
     def get_or_compute(self, stage: str, key: str,
                        compute: Callable[[Path], Mapping[str, float]],
@@ -152,22 +199,8 @@ class StageCache:
         entry = self.get(stage, key)
         if entry is not None:
             return entry
-        with self._lock(stage, key):
-            entry = self.get(stage, key)  # published while we waited
-            if entry is not None:
-                return entry
-            partial = self.path(stage, key).with_name(f"{key}.partial")
-            partial.mkdir(parents=True, exist_ok=True)  # kept on failure: resumable
-            start = time.perf_counter()
-            metrics = {k: float(v) for k, v in compute(partial).items()}
-            seconds = time.perf_counter() - start
-            write_json(metrics, partial / METRICS)
-            metrics = read_metrics(partial / METRICS)  # as any later reader sees them
-            write_json({"stage": stage, "key": key, "seconds": round(seconds, 2),
-                        "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **(manifest or {}),
-                        "files": checksums(partial)}, partial / MANIFEST)
-            os.replace(partial, self.path(stage, key))
-            return CacheEntry(stage, key, self.path(stage, key), metrics, False, seconds)
+        with self.claimed(stage, key):
+            return self.get(stage, key) or self.compute(stage, key, compute, manifest)
 
     # --- housekeeping (`wsss cache ls|du|gc|verify`) --------------------------------------
     def verify_all(self, stages: tuple[str, ...] = ()) -> list[tuple[Path, str]]:
@@ -219,6 +252,11 @@ class StageCache:
                 shutil.rmtree(entry.parent)
                 removed.append(entry.parent)
         return removed
+
+
+def _stat(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
 def _size(folder: Path) -> int:

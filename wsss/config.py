@@ -382,7 +382,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     # selection on VOC train (1,464 images with SegmentationClass masks), reporting on val
     "voc": {"data/val_split": "train", "data/report_split": "val"},
     "quick": {**_SYNTHETIC, "data/root": "data/synth-quick"},
+    # tiny: batches of 16 so a one-epoch stage still takes several steps (a training curve)
     "tiny": {**_SYNTHETIC, "data/root": "data/synth-tiny", "pretrain/epochs": 1,
+             "pretrain/batch_size": 16, "refine/batch_size": 16,
              "classifier/epochs": 1, "refine/epochs": 1, "classifier/batch_size": 16,
              "cams/scales": (1.0,), "segment/iterations": 6, "segment/batch_size": 8,
              "segment/checkpoint_every": 2},

@@ -4,6 +4,11 @@ A stage builds its model, data and step function, then calls ``fit``: epochs (or
 iteration-based segmentation solver, fixed-size chunks of iterations) that resume from
 ``checkpoint.pt`` with model, optimiser, scheduler, RNG and metric history, so a killed
 stage continues with bitwise-identical weights and the same recorded metrics.
+
+The training curve goes beside the checkpoint as ``curve.json`` (part of the stage's cache
+entry): the mean loss and the learning rate every few optimiser steps (``curve_every``: about
+ten points an epoch, every step of a short one) and each round's metrics, each at its global
+step. It is checkpointed with the rest, so a resumed stage records every step once.
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ from wsss.runtime import (
     rng_state,
     save_torch,
     set_rng_state,
+    write_json,
 )
 
 CHECKPOINT = "checkpoint.pt"
+CURVE = "curve.json"  # [{"step": k, "train/loss": ..., "train/lr": ...}, {"step": k, ...}]
 # LR multipliers of the four parameter groups every model's ``param_groups()`` returns:
 # pretrained weights / biases, new layers' weights / biases (DRS vgg.py:254, psa, DeepLab)
 MULTIPLIERS = {"backbone_w": 1.0, "backbone_b": 2.0, "new_w": 10.0, "new_b": 20.0}
@@ -113,6 +120,7 @@ def fit(
     resumed run records what an uninterrupted one would).
     """
     history: list[dict[str, float]] = []
+    curve: list[dict[str, float]] = []
     start = 0
     device = device or torch.device("cpu")
     scaler = grad_scaler(device, precision)
@@ -125,11 +133,18 @@ def fit(
         if "scaler" in state:
             scaler.load_state_dict(state["scaler"])
         start, history = state["epoch"], state["history"]
+        curve = state.get("curve", [])
+        # a run killed mid-stage went on from here (where a lost GPU node's stage resumed)
+        curve.append({"step": curve[-1]["step"] if curve else 0.0,
+                      "resumed_at_round": float(start)})
+    step_no = int(curve[-1]["step"]) if curve else 0
+    losses: list[torch.Tensor] = []
     for epoch in range(start, epochs):
         model.train()
         collected: dict[str, list] = {}
         rounds = batches(epoch)
         per_epoch = len(rounds) if isinstance(rounds, Sized) else 0
+        every = curve_every(per_epoch) if per_epoch else 10
         for i, batch in enumerate(rounds, 1):
             if before_step is not None:
                 before_step()
@@ -139,7 +154,14 @@ def fit(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
+            step_no += 1
+            losses.append(loss.detach())
+            if i % every == 0 or i == per_epoch:
+                curve.append({"step": float(step_no), "train/loss": float(torch.stack(
+                    losses).float().mean()), "train/lr": float(lr)})
+                losses.clear()
             for k, v in {"loss": loss.detach(), **outputs}.items():
                 if torch.is_tensor(v):  # float32 for the epoch's metrics (bf16 has no numpy)
                     v = v.detach().cpu()
@@ -150,13 +172,22 @@ def fit(
         metrics = {"epoch": float(epoch + 1)}
         metrics.update(end_of_epoch(epoch, collected) if end_of_epoch else {})
         history.append(metrics)
+        losses.clear()
+        curve.append({"step": float(step_no), **metrics})
         save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "rng": rng_state(),
-                    "epoch": epoch + 1, "history": history,
+                    "epoch": epoch + 1, "history": history, "curve": curve,
                     **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {})},
                    checkpoint)
+        write_json(curve, checkpoint.parent / CURVE)
         report(metrics)  # after the save: a tracker failing here loses no training
     return history
+
+
+def curve_every(steps_per_round: int) -> int:
+    """Optimiser steps between two points of the curve: about ten a round, one per step when
+    a round is short."""
+    return max(1, steps_per_round // 10)
 
 
 def finish(model: nn.Module, path: Path, **meta: Any) -> None:

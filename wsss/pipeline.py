@@ -129,10 +129,15 @@ def run_pipeline(
 
         manifest = {"fields": fields, "upstream": upstream, "dataset": fingerprint,
                     "version": stage.version}
-        # an entry another trial is computing is waited for here, before ``execute`` asks for
-        # the stage's resources: a trial never holds a GPU while it waits
-        entry = cache.get(name, key) or cache.wait_for(name, key) or execute(
-            stage, lambda n=name, k=key, c=compute, m=manifest: cache.get_or_compute(n, k, c, m))
+        entry = cache.get(name, key)
+        if entry is None:
+            # single-flight here, before ``execute`` asks for the stage's resources: a trial
+            # waiting for another's entry holds no GPU, and holds the lock while its own
+            # stage task computes
+            with cache.claimed(name, key):
+                entry = cache.get(name, key) or execute(
+                    stage, lambda n=name, k=key, c=compute, m=manifest:
+                    cache.compute(n, k, c, m))
         done[name] = entry
         on_stage(entry)
         if name == until:

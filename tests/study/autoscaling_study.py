@@ -126,8 +126,11 @@ def main(data_root: str, home_dir: str) -> None:
 
         threading.Thread(target=watch, daemon=True).start()
         home = Home(Path(home_dir))
+        # what the head of a `ray up` cluster reads from ~/ray_bootstrap_config.yaml: the
+        # GPU workers the autoscaler may start (study.resources)
+        os.environ["WSSS_AUTOSCALING_CONFIG"] = str(config)
         spec = StudySpec(name="autoscaling", space="drs-controller", samples=1,
-                         cpus_per_trial=1, gpus_per_stage=1, until="classify",
+                         gpus_per_stage=1, until="classify",
                          overrides={"profile": "tiny", "data/root": data_root,
                                     "data/workers": 0, "pseudo/workers": 1})
         home.save(spec)

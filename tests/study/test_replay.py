@@ -63,7 +63,20 @@ def test_cost_to_reach() -> None:
 
 def test_replays_are_seeded() -> None:
     for kind in ("random", "tpe"):
-        assert replay(POINTS, kind, seed=1, trials=8) == replay(POINTS, kind, seed=1, trials=8)
+        for at_once in (1, 3):
+            assert replay(POINTS, kind, seed=1, trials=8, at_once=at_once) == \
+                replay(POINTS, kind, seed=1, trials=8, at_once=at_once)
+
+
+def test_trials_side_by_side_pay_the_same_stages_and_end_sooner() -> None:
+    one = replay(POINTS, "grid", seed=0, trials=4)
+    two = replay(POINTS, "grid", seed=0, trials=4, at_once=2)
+    assert two.costs[-1] == one.costs[-1] == pytest.approx(112)  # shared stages still once
+    assert one.walls[-1] == pytest.approx(112)  # one lane: the wall is the stage-seconds
+    # two lanes: both wait for the one pre-training (10 s); the order's first two points
+    # share a classifier or not, so 10 + 5 + 23 + (5 +) 23 at most on the busier lane
+    assert two.walls[-1] < one.walls[-1] and two.walls[-1] <= 10 + 5 + 23 + 5 + 23
+    assert sorted(two.walls) == list(two.walls)  # in the order they ended
 
 
 def test_records_come_from_mlflow_and_the_cache_manifests(tmp_path: Path,

@@ -1,5 +1,7 @@
 """Kill the study driver mid-study; `wsss study resume` finishes it with no lost and no
-duplicated trials in Tune, Optuna or MLflow."""
+duplicated trials in Tune, Optuna or MLflow. Optuna here keeps its journal file
+(``WSSS_OPTUNA_STORAGE=journal:...``, the store the cluster files use on their shared disk);
+the chaos test resumes with the default SQLite store."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import mlflow
 import optuna
 import pytest
 from ray.tune import ExperimentAnalysis
+
+from study.stores import open_optuna
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow(seconds=70)]
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +32,8 @@ def _finished_trials(exp: Path) -> int:
 
 def test_killed_driver_then_resume(tiny_root: Path, tmp_path: Path, study_env,
                                   kill_then_resume) -> None:
-    env = study_env(tmp_path / "home")
+    journal = tmp_path / "shared" / "optuna.journal"
+    env = {**study_env(tmp_path / "home"), "WSSS_OPTUNA_STORAGE": f"journal:{journal}"}
     cmd = [sys.executable, "-m", "study.cli", "study", "run", "drs-controller", "--samples", "3",
            "--profile", "tiny", "--name", "killed", "--cpus-per-trial", "2",
            f"data/root={tiny_root}", "data/workers=0", "pseudo/workers=1"]
@@ -44,8 +49,8 @@ def test_killed_driver_then_resume(tiny_root: Path, tmp_path: Path, study_env,
     assert "killed: complete (3/3 trials" in resume.stdout
     trials = ExperimentAnalysis(str(exp)).trials
     assert len(trials) == 3 and all(t.status == "TERMINATED" for t in trials)
-    storage = f"sqlite:///{tmp_path / 'home' / 'optuna.db'}"
-    ot = optuna.load_study(study_name="killed", storage=storage).trials
+    assert journal.exists() and not (tmp_path / "home" / "optuna.db").exists()
+    ot = optuna.load_study(study_name="killed", storage=open_optuna(f"journal:{journal}")).trials
     complete = [t for t in ot if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3  # one per Tune trial, none twice
     assert sorted(t.value for t in complete) == pytest.approx(

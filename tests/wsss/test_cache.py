@@ -139,3 +139,62 @@ def test_a_same_size_image_edit_changes_the_fingerprint(tiny_copy: Path, tmp_pat
     _flip_a_byte(image)
     assert dataset_fingerprint(layout, index) != first
     assert dataset_fingerprint(layout) == dataset_fingerprint(layout, index)  # index = truth
+
+
+def _age(path: Path, seconds: float = 60.0) -> None:
+    """Set every file's mtime into the past: as an entry written minutes before its hit."""
+    import os
+
+    old = time.time() - seconds
+    for file in path.rglob("*"):
+        if file.is_file():
+            os.utime(file, (old, old))
+
+
+def test_a_hit_hashes_an_entry_once_per_node_then_only_stats_it(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    import wsss.cache as cache_mod
+
+    cache = StageCache(tmp_path)
+    entry = _entry(cache)
+    _age(entry.path)
+    hashed: list[Path] = []
+    digest = cache_mod.file_digest
+    monkeypatch.setattr(cache_mod, "file_digest", lambda p: (hashed.append(p), digest(p))[1])
+    assert cache.get("cams", "a").hit and len(hashed) == 3  # maps, weights, metrics: hashed
+    hashed.clear()
+    assert cache.get("cams", "a").hit and hashed == []  # stat only: marked as verified
+    # a rewrite changes the file's mtime: hashed again, and refused
+    _flip_a_byte(entry.path / "weights.pt")
+    assert cache.get("cams", "a") is None and hashed
+
+
+def test_a_change_that_keeps_size_and_mtime_is_found_by_verify(tmp_path: Path, capsys) -> None:
+    import os
+
+    cache = StageCache(tmp_path)
+    entry = _entry(cache)
+    _age(entry.path)
+    assert cache.get("cams", "a").hit  # hashed, marked
+    target = entry.path / "weights.pt"
+    st = target.stat()
+    with open(target, "r+b") as fh:  # in place: same inode, size; mtime put back
+        fh.write(b"X")
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert cache.get("cams", "a").hit  # a hit trusts this node's marker (by design)
+    assert main(["cache", "verify", "--cache", str(tmp_path)]) == 1  # verify hashes all
+    assert "weights.pt" in capsys.readouterr().out
+
+
+def test_a_file_modified_near_its_verification_is_hashed_every_time(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    import wsss.cache as cache_mod
+
+    cache = StageCache(tmp_path)
+    _entry(cache)  # just written: inside the racy window of any marker made now
+    hashed: list[Path] = []
+    digest = cache_mod.file_digest
+    monkeypatch.setattr(cache_mod, "file_digest", lambda p: (hashed.append(p), digest(p))[1])
+    for _ in range(2):
+        hashed.clear()
+        assert cache.get("cams", "a").hit and len(hashed) == 3

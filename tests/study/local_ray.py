@@ -1,0 +1,87 @@
+"""A Ray head of a test's own (`ray start --head`), started on ports the system picks and ended
+by killing only its own processes: Ray's helpers run `ray stop --force`, which would end every
+Ray on the machine (the test session's, a user's study).
+
+Ray 2.60 heads use token authentication: each head gets a fresh token in the environment it
+and its clients share (a fresh machine has no ~/.ray/auth_token, and `ray start` makes none).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def token_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) with a new Ray token, and no other
+    Ray address or token to confuse the clients."""
+    env = {k: v for k, v in (base or os.environ).items()
+           if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH")}
+    return {**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+
+
+@dataclass
+class Head:
+    gcs: str  # "ip:port" of its GCS
+    temp: str  # its temp folder (short: socket paths have a length limit)
+    env: dict[str, str]  # the environment its clients use (the token)
+    dashboard: str = ""  # "http://127.0.0.1:port" when started with one
+    log: list[str] = field(default_factory=list)
+
+    def ours(self) -> list[int]:
+        """Pids of this cluster's processes (their command lines name its GCS address or temp
+        folder; Linux /proc, no psutil dependency)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if self.gcs in cmdline or self.temp in cmdline:
+                found.append(int(entry.name))
+        return found
+
+    def stop(self) -> None:
+        for pid in set(self.ours()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not os.environ.get("WSSS_KEEP_RAY_TEMP"):  # for a post-mortem
+            shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def start_head(*args: str, env: dict[str, str] | None = None, dashboard: bool = False) -> Head:
+    """`ray start --head --port=0` (+ ``args``), its dashboard on 127.0.0.1 at a port of its
+    choosing if asked; the addresses read back from what `ray start` prints."""
+    env = env or token_env()
+    temp = tempfile.mkdtemp(prefix="/tmp/wsss-rh-")
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    cmd = [ray_cli, "start", "--head", "--port=0", f"--temp-dir={temp}",
+           "--disable-usage-stats", *args]
+    cmd += ["--include-dashboard=true", "--dashboard-host=127.0.0.1", "--dashboard-port=0"] \
+        if dashboard else ["--include-dashboard=false"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    text = out.stdout + out.stderr
+    gcs = re.search(r"ray start --address='([^']+)'", text)
+    if out.returncode != 0 or gcs is None:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise RuntimeError(f"ray start failed ({out.returncode}): {text[-3000:]}")
+    head = Head(gcs.group(1), temp, env, log=text.splitlines())
+    if dashboard:
+        url = re.search(r"dashboard at (?:\x1b\[[0-9;]*m)*(?:http://)?(127\.0\.0\.1:\d+)", text)
+        if url is None:
+            head.stop()
+            raise RuntimeError(f"no dashboard address in `ray start`'s output: {text[-3000:]}")
+        head.dashboard = f"http://{url.group(1)}"
+    return head
