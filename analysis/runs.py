@@ -71,7 +71,24 @@ def load_trials(study: str, tracking_uri: str | None = None) -> pd.DataFrame:
         for c in runs.columns if c.startswith("params.")}
     metrics = {c: pd.to_numeric(runs[c], errors="coerce")
                for c in runs.columns if c.startswith("metrics.")}
-    return pd.DataFrame({"run_id": runs.run_id, **params, **metrics})
+    code = runs.get(f"tags.{COMMIT}", pd.Series([None] * len(runs)))
+    return pd.DataFrame({"run_id": runs.run_id, COMMIT: code, **params, **metrics})
+
+
+COMMIT = "wsss.git_commit"  # the code a trial ran (study.provenance); None outside git
+
+
+def mixed_commits(df: pd.DataFrame) -> str:
+    """A warning naming the commits when the trials behind one table ran different code
+    (runs recorded before commits were tagged count as "unknown"); "" when they agree."""
+    if COMMIT not in df or not len(df):
+        return ""
+    counts = df[COMMIT].fillna("unknown").map(lambda c: c[:12]).value_counts()
+    if len(counts) < 2:
+        return ""
+    listed = ", ".join(f"{c} ({n} trial{'s' * (n > 1)})" for c, n in counts.items())
+    return (f"warning: these tables mix trials run by {len(counts)} versions of the code: "
+            f"{listed}; their differences may be the code's, not the settings'")
 
 
 def study_run_id(study: str) -> str | None:

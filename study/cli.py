@@ -3,6 +3,7 @@
 Subcommands import what they need when they run, so `wsss data ...` never pays for Ray.
 
     wsss data synth OUT [--preset tiny|quick|full] [--seed S] [--workers N] [--force]
+    wsss data prepare voc OUT --voc TAR --sbd TGZ [--saliency ZIP] [--no-verify]
     wsss data check ROOT [--split SPLIT ...] [--workers N] [key=value ...]
     wsss config show [--config FILE] [key=value ...]
     wsss run [--config FILE] [--cache DIR] [--until STAGE] [key=value ...]
@@ -11,6 +12,7 @@ Subcommands import what they need when they run, so `wsss data ...` never pays f
     wsss study resume NAME | wsss study ls | wsss study show NAME
     wsss tables STUDY [--table drs1|drs2|drs3|sse1|sse2|thresholds|rw|all] [--format md|tex|csv]
     wsss reproduce [--paper drs|ssenet|all] [--profile quick] [--seeds 0 1 2] [key=value ...]
+    wsss export STUDY OUT [--trial NAME|best] [--stage STAGE] [--register NAME]
     wsss ui [--host 127.0.0.1] [--mlflow-port 5000] [--optuna-port 8081]
     wsss cache ls|du|verify|gc [--cache DIR] [--stage STAGE]
 """
@@ -35,13 +37,20 @@ def _data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_prepare(args: argparse.Namespace) -> int:
+    from wsss.data.prepare import main as prepare
+
+    return prepare(args.out, args.voc, args.sbd, args.saliency, args.workers,
+                   verify=not args.no_verify)
+
+
 def _data_check(args: argparse.Namespace) -> int:
     """Every list found (or ``--split``), plus what the configured stages read: the folders
     and splits of ``key=value`` / ``--config`` (default: the DRS pipeline)."""
     from wsss import config
     from wsss.data.check import check_dataset, format_report, requirements
     from wsss.data.voc import VocLayout
-    from wsss.pipeline import plan
+    from wsss.pipeline import check_weights, plan
 
     overrides = {"data/root": args.root, **config.parse_overrides(args.overrides)}
     if args.list_dir:
@@ -57,6 +66,8 @@ def _data_check(args: argparse.Namespace) -> int:
     report = check_dataset(layout, splits, workers=args.workers, required=required,
                            labels=d.labels if args.overrides or args.config else None)
     print(format_report(report))
+    for line in check_weights(cfg, layout.num_classes):  # a configured weights file, read
+        print(line)
     return 0 if report.ok else 1
 
 
@@ -170,6 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--force", action="store_true", help="replace an existing dataset")
     synth.set_defaults(func=_data_synth)
 
+    prepare = data.add_parser("prepare", help="build a dataset from official downloads")
+    prepare.add_argument("dataset", choices=["voc"], help="voc: PASCAL VOC 2012 + SBD")
+    prepare.add_argument("out", help="the folder to write (appears complete or not at all)")
+    prepare.add_argument("--voc", required=True,
+                         help="VOCtrainval_11-May-2012.tar, or the folder it was extracted to")
+    prepare.add_argument("--sbd", required=True,
+                         help="SBD's benchmark.tgz, or the folder it was extracted to")
+    prepare.add_argument("--saliency", help="DRS's saliency maps (a zip of PNGs, or a folder)")
+    prepare.add_argument("--workers", type=int, default=None,
+                         help="processes decoding masks (default: one per CPU)")
+    prepare.add_argument("--no-verify", action="store_true",
+                         help="use an official archive whose MD5 differs from the published")
+    prepare.set_defaults(func=_data_prepare)
+
     check = data.add_parser("check", help="validate a VOC-layout dataset; exit 1 on problems")
     check.add_argument("root", help="the VOC2012 folder (JPEGImages, SegmentationClass, ...)")
     check.add_argument("--split", action="append",
@@ -226,11 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=_cache)
 
     from study.commands import add_parser as add_study
+    from study.export import add_parser as add_export
     from study.reproduce import add_parser as add_reproduce
     from study.ui import add_parser as add_ui
 
     add_study(sub)
     add_reproduce(sub)
+    add_export(sub)
     add_ui(sub)
     return parser
 

@@ -45,13 +45,14 @@ def _ensure_data(overrides: dict[str, Any]) -> None:
     """Generate a synthetic benchmark on first use; check the data before any trial starts."""
     from wsss import config
     from wsss.cache import StageCache
-    from wsss.data.splits import ensure_data
-    from wsss.pipeline import check_data
+    from wsss.data.splits import ensure_data, open_layout
+    from wsss.pipeline import check_data, check_weights
 
     cfg = config.resolve(overrides)
     if ensure_data(cfg):
         print(f"generated the synthetic '{cfg.profile}' benchmark in {cfg.data.root}")
     check_data(cfg, StageCache(Home.default().cache))
+    check_weights(cfg, open_layout(cfg).num_classes)  # a wrong file fails now, not in a trial
 
 
 def trial_overrides(method: str, profile: str, preset: str,
@@ -210,7 +211,7 @@ def _print_tables(name: str, home: Home) -> None:
 
 def tables_command(args: argparse.Namespace) -> int:
     from analysis import render, report
-    from analysis.runs import StudyNotFound
+    from analysis.runs import StudyNotFound, load_trials, mixed_commits
     from analysis.tables import builders
 
     home = Home.default()
@@ -221,9 +222,12 @@ def tables_command(args: argparse.Namespace) -> int:
         return 2
     try:
         tables = report.build(args.study, names, args.metric, tracking_uri=home.tracking_uri)
+        mixed = mixed_commits(load_trials(args.study))
     except StudyNotFound as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if mixed:
+        print(mixed, file=sys.stderr)
     for t in tables:
         print(render.FORMATS[args.format](t) + "\n")
     if args.out:
@@ -280,16 +284,25 @@ def study_show(args: argparse.Namespace) -> int:
     home = Home.default()
     spec = home.load(args.name)
     mlflow.set_tracking_uri(home.tracking_uri)
-    runs = mlflow.search_runs(experiment_names=[spec.name], filter_string="tags.kind = 'trial'")
-    print(f"study {spec.name}: {spec.status}, {len(runs)} trial runs in MLflow "
+    runs = mlflow.search_runs(experiment_names=[spec.name])
+    trials = runs[runs["tags.kind"] == "trial"] if len(runs) else runs
+    print(f"study {spec.name}: {spec.status}, {len(trials)} trial runs in MLflow "
           f"({home.tracking_uri})")
+    study = runs[runs["tags.kind"] == "study"] if len(runs) else runs
+    if len(study):  # what produced it: code and library versions (study.provenance)
+        tags = {c.removeprefix("tags."): v for c, v in study.iloc[0].items()
+                if c.startswith("tags.wsss.") and isinstance(v, str)}
+        print("  produced by: " + ", ".join(f"{k.removeprefix('wsss.')} {v}"
+                                            for k, v in sorted(tags.items())))
     metric = f"metrics.{spec.objective}"
-    cols = [c for c in runs.columns if c.startswith("params.choice/")
+    cols = [c for c in trials.columns if c.startswith("params.choice/")
             or c in ("params.classifier/drs", "params.classifier/drs_delta")]
-    for _, row in runs.iterrows():
+    for _, row in trials.iterrows():
         shown = ", ".join(f"{c.removeprefix('params.')}={row[c]}" for c in cols)
+        code = row.get("tags.wsss.git_commit")
         print(f"  {row['tags.mlflow.runName']}: {shown}  {spec.objective}="
-              f"{row.get(metric, float('nan'))}")
+              f"{row.get(metric, float('nan'))}"
+              + (f"  (commit {code[:12]})" if isinstance(code, str) else ""))
     return 0
 
 

@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,7 @@ def write_report(name: str, papers: list[str], studies: list[str], home: Home,
     import pandas as pd
 
     from analysis import claims, importance, report
-    from analysis.runs import StudyNotFound, load_trials
+    from analysis.runs import StudyNotFound, load_trials, mixed_commits
     from analysis.tables import builders
     from wsss.methods import METHODS
 
@@ -155,6 +156,9 @@ def write_report(name: str, papers: list[str], studies: list[str], home: Home,
         except StudyNotFound:
             pass
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"method": []})
+    mixed = mixed_commits(df)
+    if mixed:
+        print(mixed, file=sys.stderr)
     tables = [builders()[key](df, METHODS[paper].objective)
               for paper in papers for key in TABLES[paper]]
     verdicts = claims.check(tables, papers)
@@ -162,6 +166,7 @@ def write_report(name: str, papers: list[str], studies: list[str], home: Home,
              f"Wall time of this command: {seconds:.0f} s "
              f"(load average at the end {_load()}).", ""]
     lines += [f"- `{s}`: {status} in {t:.0f} s" for s, t, status in timings]
+    lines += ["", f"**{mixed}**"] if mixed else []
     lines += ["", _splits_line(df), "", "## Claims", "",
               "Each of the papers' qualitative claims, checked on our tables "
               "(docs in `analysis/claims.py`: within noise = at most 2 standard errors "

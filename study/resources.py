@@ -74,6 +74,7 @@ def describe(res: Any, cap: Capacity, auto: bool) -> str:
     how = "--gpus-per-stage auto; 0 keeps the CPU" if auto else "--gpus-per-stage"
     return (f"{cap.gpus:g} GPU(s) on the Ray cluster (now or by autoscaling): "
             f"{res.trials} trial(s) at once; each network stage gets {res.gpus_per_stage:g} "
-            f"GPU(s) and {res.stage_cpus} CPU(s), the others {res.stage_cpus} CPU(s) ({how})")
+            f"GPU(s) and {res.stage_cpus:g} CPU(s), the others {res.stage_cpus:g} CPU(s) "
+            f"({how})")
 
 

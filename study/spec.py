@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 # a GPU study's trial only coordinates: it asks for each stage's result, and each stage is a
-# task with resources of its own (docs/architecture.md, "Resources on a cluster")
-COORDINATOR_CPUS = 0.1
+# task with resources of its own (docs/architecture.md, "Resources on a cluster"). Ray wants
+# some resource for a trial; a hundredth of a CPU each keeps the GPU nodes' CPUs for stages
+COORDINATOR_CPUS = 0.01
 AUTO = -1.0  # ``gpus_per_stage``: one GPU per network stage where the cluster has GPUs
 
 
@@ -39,7 +40,9 @@ class Resources:
     trials: int  # at once
     trial_cpus: float  # CPU study: the trial's CPUs (it runs its stages); GPU: a coordinator's
     gpus_per_stage: float  # each network stage's GPUs; 0: no GPU, stages run in the trial
-    stage_cpus: int = 0  # GPU study: every stage task's CPUs (loader workers, CRF pool, threads)
+    # GPU study: every stage task's CPUs (loader workers, CRF pool, threads): a whole number,
+    # or a fraction of one where a node has fewer CPUs than GPUs
+    stage_cpus: float = 0
 
     @property
     def uses_gpus(self) -> bool:
@@ -85,10 +88,10 @@ class StudySpec:
         With GPUs (``gpus_per_stage`` > 0, or AUTO on a cluster that has or may start GPUs)
         a trial only coordinates (``COORDINATOR_CPUS``, no GPU); each stage is a Ray task
         holding its own resources while it runs: a network stage ``gpus_per_stage`` GPUs and
-        ``stage_cpus`` CPUs (its GPU node's CPUs per GPU, one kept back for the
-        coordinators), a stage without a network the CPUs alone. As many trials run as the
-        GPUs allow, for grids and searches alike (TPE's constant liar keeps parallel
-        proposals apart: study.search).
+        ``stage_cpus`` CPUs (its GPU node's CPUs per GPU, less the coordinators' hundredths,
+        rounded down to whole CPUs), a stage without a network the CPUs alone. As many trials
+        run as the GPUs allow, for grids and searches alike (TPE's constant liar keeps
+        parallel proposals apart: study.search).
 
         Without GPUs a trial runs its stages itself. A grid (every point run once) runs as
         many trials at once as there are CPUs and points, sharing the CPUs: two one-thread
@@ -127,15 +130,19 @@ class StudySpec:
             raise ValueError(f"--cpus-per-trial {self.cpus_per_trial:g} applies to studies "
                              "without GPUs; with GPUs a trial only coordinates and its "
                              "stages are tasks: give them CPUs with --cpus-per-stage")
+        trials = self.concurrency if self.concurrency > 0 else \
+            max(1, min(self.num_samples, int(cap.gpus / g + 1e-9)))
         if self.cpus_per_stage > 0:
-            stage_cpus = int(self.cpus_per_stage)
+            stage_cpus: float = int(self.cpus_per_stage)
             if stage_cpus != self.cpus_per_stage or stage_cpus > cap.node_cpus:
                 raise ValueError(f"--cpus-per-stage {self.cpus_per_stage:g}: a whole number "
                                  f"of CPUs, at most a GPU node's {cap.node_cpus:g}")
-        else:  # the node's CPUs per GPU, one CPU of each node kept for the coordinators
-            stage_cpus = max(1, int((cap.node_cpus - 1) * g / cap.node_gpus))
-        trials = self.concurrency if self.concurrency > 0 else \
-            max(1, min(self.num_samples, int(cap.gpus / g + 1e-9)))
+        else:  # the node's CPUs per GPU, less what every coordinator could take on it
+            share = (cap.node_cpus - COORDINATOR_CPUS * trials) * g / cap.node_gpus
+            stage_cpus = float(int(share)) if share >= 1 else round(share - 0.005, 2)
+            if stage_cpus <= 0:
+                raise ValueError(f"a GPU node's {cap.node_cpus:g} CPUs leave none for a stage "
+                                 f"beside {trials} trials: --cpus-per-stage or --concurrency")
         return Resources(trials, COORDINATOR_CPUS, g, stage_cpus)
 
     @property

@@ -94,11 +94,11 @@ def _system_metrics(monitor: Monitor | None) -> Iterator[None]:
 
 
 @ray.remote(max_retries=0)  # a failed stage fails its trial, which Tune retries
-def _stage_task(fn: Callable[[], CacheEntry], device: str, workers: int, cpus: int,
+def _stage_task(fn: Callable[[], CacheEntry], device: str, workers: int, cpus: float,
                 gpus: float, monitor: Monitor | None) -> tuple[CacheEntry, dict[str, Any]]:
     # a reused worker process keeps the last task's setting: the grant decides threads and
-    # loader workers (wsss.runtime.available_cpus)
-    os.environ["OMP_NUM_THREADS"] = str(cpus)
+    # loader workers (wsss.runtime.available_cpus); a fraction of a CPU is one thread
+    os.environ["OMP_NUM_THREADS"] = str(max(1, int(cpus)))
     entry, placement = _place(fn, device, workers, cpus, gpus, monitor)
     return entry, asdict(placement)
 
@@ -122,7 +122,7 @@ def stage_executor(resources: dict[str, dict[str, float]], placements: dict[str,
         task = _stage_task.options(
             **options, scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=None))
         asked = time.perf_counter()
-        entry, placement = ray.get(task.remote(fn, device, workers, int(options["num_cpus"]),
+        entry, placement = ray.get(task.remote(fn, device, workers, float(options["num_cpus"]),
                                                float(options.get("num_gpus", 0.0)),
                                                monitor(stage)))
         placements[stage.name] = Placement(**{**placement,

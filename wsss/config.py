@@ -74,9 +74,11 @@ class DataConfig:
     saliency_dir: str = "saliency_map"  # PoolNet-style 0-255 saliency PNGs, relative to root
     # data-loading processes; -1: sized from the CPUs the stage has (wsss.runtime)
     workers: int = field(default=-1, metadata=OUTSIDE_KEY)
+    limit: int = 0  # > 0: only the first N images of every split (the voc-smoke rehearsal)
 
     def __post_init__(self) -> None:
         check(self.workers >= -1, "workers", "must be >= 0, or -1 (auto)")
+        check(self.limit >= 0, "limit", "must be >= 0 (0: every image)")
         check(self.report_split != self.val_split, "report_split",
               f"equals data/val_split ({self.val_split!r}): the reported split must be held out "
               "from selection ('' reports none)")
@@ -98,7 +100,8 @@ LAYERS = ("layer1", "layer2", "layer3", "layer4", "layer5", "layer6")  # the six
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    source: Literal["torchvision", "file", "synthetic"] = "torchvision"  # backbone start point
+    # backbone start point; random: the network's own initialisation (a rehearsal: voc-smoke)
+    source: Literal["torchvision", "file", "synthetic", "random"] = "torchvision"
     weights_file: str = ""  # torchvision-format vgg16 state dict (vgg16-397923af.pth) if "file"
     epochs: int = 8  # synthetic: plain classification pre-training (docs/synthetic.md)
     lr: float = 3e-3  # synthetic: Adam with a one-cycle schedule
@@ -300,7 +303,8 @@ class EvaluateConfig:
 class PipelineConfig:
     method: str = "drs"  # which paper's pipeline: a key of wsss.methods.METHODS
     preset: Literal["reference", "paper"] = "reference"  # authors' code, or the paper's text
-    profile: Literal["voc", "quick", "tiny", "full"] = "voc"  # dataset scale (overlay below)
+    # dataset scale (overlay below)
+    profile: Literal["voc", "voc-smoke", "quick", "tiny", "full"] = "voc"
     seed: int = 0  # seeds every stage (torch, numpy, python, data order, augmentations)
     oracle: bool = False  # allow model selection on pixel ground truth (recorded as such)
     device: str = field(default="auto", metadata=OUTSIDE_KEY)  # "auto": CUDA if present
@@ -388,6 +392,16 @@ PROFILES: dict[str, dict[str, Any]] = {
              "classifier/epochs": 1, "refine/epochs": 1, "classifier/batch_size": 16,
              "cams/scales": (1.0,), "segment/iterations": 6, "segment/batch_size": 8,
              "segment/checkpoint_every": 2},
+    # the voc recipe at VOC's sizes (networks, inputs and crops, scales, CRF and random walk)
+    # on a few images, one or two steps per training stage, random initial weights: proves
+    # that shapes, memory and every stage work at real size, nothing about accuracy
+    "voc-smoke": {"data/val_split": "train", "data/report_split": "val", "data/limit": 4,
+                  "pretrain/source": "random", "classifier/epochs": 1,
+                  "classifier/batch_size": 2, "classifier/decay_epochs": (1,),
+                  "refine/epochs": 1, "refine/batch_size": 2, "refine/decay_epochs": (1,),
+                  "affinity/epochs": 1, "affinity/batch_size": 2, "cams/batch_size": 2,
+                  "segment/iterations": 2, "segment/batch_size": 2, "segment/steps": (1,),
+                  "segment/checkpoint_every": 1, "evaluate/batch_size": 2},
     "full": {**_SYNTHETIC, "data/root": "data/synth-full", "classifier/arch": "narrow_os8",
              "classifier/resize": 128, "classifier/crop": 128, "cams/input_size": 128,
              "segment/crop": 128, "segment/iterations": 1000},

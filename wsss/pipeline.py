@@ -143,3 +143,22 @@ def run_pipeline(
         if name == until:
             break
     return done
+
+
+def check_weights(cfg: PipelineConfig, num_classes: int) -> list[str]:
+    """Open every weights file the config names, before any trial starts, and compare its
+    tensors with what the stage will load them into (on the meta device: no memory): a
+    missing tensor or a wrong shape is a ``DataError`` naming the file and the tensor.
+    Returns one line per file checked."""
+    from wsss.weights import expected_pretrain, expected_segment, match
+
+    checked = []
+    if cfg.pretrain.source == "file":
+        path, expected, what = expected_pretrain(cfg)
+        match(path, expected, what)
+        checked.append(f"{path}: every tensor {what} needs, of the right shape")
+    if cfg.segment.enabled and cfg.segment.init == "file":
+        path, expected, what = expected_segment(cfg, num_classes)
+        match(path, expected, what)
+        checked.append(f"{path}: every tensor {what} needs, of the right shape")
+    return checked

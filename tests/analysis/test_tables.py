@@ -298,3 +298,24 @@ def test_tables_and_their_artifacts_leave_the_working_tree_alone(store: str, tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     study = mlflow.search_runs(experiment_names=["s"], filter_string="tags.kind = 'study'")
     assert "/home/mlartifacts/s/" in study.artifact_uri[0]
+
+
+def test_tables_warn_naming_the_commits_when_trials_ran_different_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("WSSS_HOME", str(tmp_path / "home"))
+    mlflow.set_tracking_uri(uri)
+    _experiment(tmp_path / "home", "mixed")
+    with mlflow.start_run(tags={"kind": "study"}) as study:
+        mlflow.log_params({"study/objective": "pseudo/miou"})
+    for commit, delta in (("a" * 40, 0.55), ("b" * 40, 0.4), ("b" * 40, 0.6)):
+        with mlflow.start_run(parent_run_id=study.info.run_id,
+                              tags={"kind": "trial", "wsss.git_commit": commit}):
+            mlflow.log_params({"method": "drs", "classifier/drs": "constant",
+                               "classifier/drs_delta": str(delta), "seed": "0"})
+            mlflow.log_metrics({"pseudo/miou": 0.7})
+    assert main(["tables", "mixed", "--table", "drs1"]) == 0
+    err = capsys.readouterr().err
+    assert "2 versions of the code" in err and "aaaaaaaaaaaa (1 trial)" in err
+    assert "bbbbbbbbbbbb (2 trials)" in err

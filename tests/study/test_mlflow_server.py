@@ -21,24 +21,46 @@ POINTS = {"learnable": {"classifier/drs": "learnable"},
           "delta=0.55": {"classifier/drs": "constant", "classifier/drs_delta": 0.55}}
 
 
+class _Server:
+    """`mlflow server` on 127.0.0.1 (port 0: the port it binds is read back), sqlite store,
+    local artifact destination; ``restart`` stops it and serves the same store anew."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.server = self._start()
+
+    def _start(self):
+        return serve("mlflow server", [
+            sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+            f"sqlite:///{self.store / 'mlflow.db'}", "--artifacts-destination",
+            str(self.store / "artifacts"), "--host", "127.0.0.1", "--port", "0",
+            "--workers", "1"], cwd=self.store, env=server_env())
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def restart(self) -> str:
+        self.stop()
+        self.server = self._start()
+        return self.url
+
+    def stop(self) -> None:
+        self.server.stop(30)
+        assert not self.server.running()  # its whole process group is gone
+
+
 @pytest.fixture
 def mlflow_server(tmp_path: Path):
-    """`mlflow server` on 127.0.0.1 (port 0: the port it binds is read back), sqlite store,
-    local artifact destination; afterwards its whole process group is gone."""
-    store = tmp_path / "server"
-    store.mkdir()
-    server = serve("mlflow server", [
-        sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-        f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "artifacts"),
-        "--host", "127.0.0.1", "--port", "0", "--workers", "1"], cwd=store, env=server_env())
-    yield server.url, store
-    server.stop(30)
-    assert not server.running()
+    (tmp_path / "server").mkdir()
+    server = _Server(tmp_path / "server")
+    yield server
+    server.stop()
 
 
 def test_a_study_records_everything_on_the_server(ray_session, mlflow_server, tiny_root: Path,
                                                   tmp_path: Path, monkeypatch, capsys) -> None:
-    url, store = mlflow_server
+    url, store = mlflow_server.url, mlflow_server.store
     client_dir, home = tmp_path / "client", tmp_path / "home"
     client_dir.mkdir()
     monkeypatch.chdir(client_dir)
@@ -77,3 +99,19 @@ def test_a_study_records_everything_on_the_server(ray_session, mlflow_server, ti
     rows = [ln for ln in rebuilt.splitlines() if ln.startswith("| learnable")
             or ln.startswith("| δ = 0.55")]
     assert len(rows) == 2 and all(r in printed for r in rows)
+    # the best trial's network (it stopped at pseudo labels: its classifier), registered
+    assert main(["export", "srv", str(tmp_path / "best"), "--register", "srv-best"]) == 0
+    assert "exported its last trained network, `classify`" in capsys.readouterr().out
+    (version,) = client.search_model_versions("name = 'srv-best'")
+    assert version.version == "1" and version.run_id  # a version, logged by an export run
+    assert client.get_run(version.run_id).data.tags["kind"] == "export"
+    # records that outlive the cluster: a new server on the same store (as a laptop runs one
+    # on the cluster's database after `ray down`), a fresh client folder, the same tables
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    monkeypatch.chdir(laptop)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.restart())
+    monkeypatch.setenv("WSSS_HOME", str(laptop / "home"))
+    assert main(["tables", "srv", "--table", "drs1"]) == 0
+    again = capsys.readouterr().out
+    assert all(r in again for r in rows)

@@ -48,11 +48,13 @@ def _stage_runs(home: Home, name: str, stage: str):
 def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_path,
                                                   monkeypatch) -> None:
     _grid(monkeypatch, "four", FOUR_POINTS)
+    monkeypatch.setenv("WSSS_SYSTEM_METRICS", "0.2")  # seconds between samples: tiny stages
     home = Home(tmp_path / "home")
     spec = _spec("four", tiny_root, grid="four")
     home.save(spec)
     summary = launch(spec, home)
     assert summary["status"] == "complete" and summary["trials"] == 4
+    _the_lab_notebook(home, "four")
     assert all(r.metrics["stage"] == 4 and 0 <= r.metrics["score"] <= 1
                for r in summary["results"])
     # the cache: one classifier per distinct upstream config, reused by the other trials
@@ -130,12 +132,73 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
 
 
 @pytest.mark.slow(seconds=25)
+def _the_lab_notebook(home: Home, name: str) -> None:
+    """Every computed training stage has a training curve (more than one step) and system
+    metrics; every run says what produced it; a cache hit names the run that computed it."""
+    mlflow.set_tracking_uri(home.tracking_uri)
+    client = mlflow.MlflowClient()
+    runs = mlflow.search_runs(experiment_names=[name])
+    for _, run in runs.iterrows():  # study, trial and stage runs
+        assert run["tags.wsss.torch"] and run["tags.wsss.mlflow"], run["tags.kind"]
+        assert isinstance(run.get("tags.wsss.git_commit"), str) or run.get("tags.wsss.version")
+    stages = runs[runs["tags.kind"] == "stage"]
+    assert stages["tags.wsss.dataset"].str.len().gt(0).all()
+    trials = runs[runs["tags.kind"] == "trial"]
+    assert set(trials["tags.wsss.profile"]) == {"tiny"} and set(trials["tags.wsss.seed"]) == {"0"}
+    computed = stages[stages["tags.cache_hit"] == "false"]
+    for _, run in computed.iterrows():
+        keys = client.get_run(run.run_id).data.metrics
+        assert any(k.startswith("system/") for k in keys), run["tags.stage"]
+        if STAGES[run["tags.stage"]].gpu and run["tags.stage"] in ("pretrain", "classify"):
+            steps = {m.step for m in client.get_metric_history(run.run_id, "train/loss")}
+            assert len(steps) > 1, run["tags.stage"]
+    for _, hit in stages[stages["tags.cache_hit"] == "true"].iterrows():
+        source = client.get_run(hit["tags.wsss.computed_in_run"])
+        assert source.data.tags["cache_key"] == hit["tags.cache_key"]
+
+
+def _export_reproduces_the_cached_network(home: Home, tmp_path: Path, monkeypatch) -> None:
+    """`wsss export` of the best trial: a folder whose loader gives the cached segmenter's
+    predictions exactly, with the metrics of its table row."""
+    import numpy as np
+    import torch
+
+    from study.cli import main
+    from study.export import load_exported
+    from wsss.artifacts import load_model, segmenter_from_config
+    from wsss.config import resolve
+
+    monkeypatch.setenv("WSSS_HOME", str(home.root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", home.tracking_uri)
+    out = tmp_path / "exported"
+    assert main(["export", "two", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"weights.pt", "config.yaml", "metrics.json",
+                                               "MODEL_CARD.md", "load.py"}
+    trials = mlflow.search_runs(experiment_names=["two"], filter_string="tags.kind = 'trial'")
+    best = trials.sort_values("metrics.pseudo/miou", ascending=False).iloc[0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["pseudo/miou"] == pytest.approx(best["metrics.pseudo/miou"])
+    assert "seg/report/miou_crf" in metrics and "tiny" in (out / "MODEL_CARD.md").read_text()
+    segment = _stage_runs(home, "two", "segment")
+    key = segment[segment["tags.ray.trial_id"] == best["tags.ray.trial_id"]]["tags.cache_key"]
+    cfg = resolve(yaml_path=out / "config.yaml")
+    cached = load_model(home.cache / "segment" / key.iloc[0] / "segmenter.pt",
+                        lambda n: segmenter_from_config(cfg, n), torch.device("cpu"))
+    exported = load_exported(out)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert np.array_equal(exported(x).argmax(1).numpy(), cached(x).argmax(1).numpy())
+        torch.testing.assert_close(exported(x), cached(x), rtol=0, atol=0)
+    assert main(["export", "two", str(out)]) == 2  # an existing folder is never overwritten
+
+
 def test_concurrent_trials_compute_a_shared_classifier_once(ray_session, tiny_root, tmp_path,
                                                             monkeypatch) -> None:
     """Also: trials run on past the objective's stage to the final metric (``until``), and
     the searcher still reads the objective, carried in every later report."""
     points = {k: FOUR_POINTS[k] for k in ("lrn-a20", "lrn-a30")}
     _grid(monkeypatch, "two", points)
+    monkeypatch.setenv("WSSS_SYSTEM_METRICS", "off")  # the switch
     home = Home(tmp_path / "home")
     spec = _spec("two", tiny_root, grid="two", concurrency=2, until="evaluate")
     home.save(spec)
@@ -150,6 +213,9 @@ def test_concurrent_trials_compute_a_shared_classifier_once(ray_session, tiny_ro
     trials = mlflow.search_runs(experiment_names=["two"], filter_string="tags.kind = 'trial'")
     objective = sorted(trials["metrics.pseudo/miou"])
     assert sorted(m["score"] for m in last) == pytest.approx(objective)
+    stages = mlflow.search_runs(experiment_names=["two"], filter_string="tags.kind = 'stage'")
+    assert not [c for c in stages.columns if c.startswith("metrics.system/")]  # switched off
+    _export_reproduces_the_cached_network(home, tmp_path, monkeypatch)
     ot = optuna.load_study(study_name="two", storage=home.optuna_url)
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in ot.trials)
     assert sorted(t.value for t in ot.trials) == pytest.approx(objective)

@@ -18,7 +18,9 @@ def open_layout(cfg: Any) -> VocLayout:
 
 
 def records(cfg: Any, layout: VocLayout, split: str) -> list[Record]:
-    return load_records(layout, split, cfg.data.labels)
+    """The split's records; with ``data/limit`` only its first images (a rehearsal)."""
+    recs = load_records(layout, split, cfg.data.labels)
+    return recs[: cfg.data.limit] if cfg.data.limit else recs
 
 
 def map_records(cfg: Any, layout: VocLayout) -> list[Record]:

@@ -58,6 +58,8 @@ _SYNTHETIC = {
     "affinity/dims": (16, 32, 64),
 }
 PROFILES = {
+    # ASPP-ResNet-101 starts from torchvision's ImageNet weights on VOC: none in a rehearsal
+    "voc-smoke": {"segment/init": "scratch"},
     "quick": _SYNTHETIC,
     "tiny": {**_SYNTHETIC, "affinity/epochs": 1},
     "full": {**_SYNTHETIC, "classifier/scale_range": (128, 220), "cams/input_size": 128,

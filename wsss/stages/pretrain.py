@@ -4,7 +4,9 @@
 * ``file``: a torchvision-format VGG16 state dict named in config (offline clusters);
 * ``synthetic``: a short plain classification training without DRS on the synthetic
   benchmark, standing in for ImageNet (docs/synthetic.md: DRS from scratch destroyed
-  localisation). Adam with a one-cycle schedule, as the notes' protocol.
+  localisation). Adam with a one-cycle schedule, as the notes' protocol;
+* ``random``: the network's own seeded initialisation (the `voc-smoke` rehearsal: no
+  download, nothing learnt).
 
 Writes ``backbone.pt``: ``{"state_dict", "arch", "num_classes"}``. The state dict holds only
 what the source provides (layer1..layer5 for ImageNet; everything for ``synthetic``);
@@ -95,6 +97,13 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     seed_everything(cfg.seed)
     layout = open_layout(cfg)
     arch = cfg.classifier.arch
+    if cfg.pretrain.source == "random":
+        model = build_classifier(arch, layout.num_classes)
+        state = {k: v for k, v in model.state_dict().items()
+                 if k.split(".")[0] in (*TRUNK, "trunk")}
+        save_torch({"state_dict": state, "arch": arch, "num_classes": layout.num_classes},
+                   out_dir / BACKBONE)
+        return {"pretrain/tensors": float(len(state))}
     if cfg.pretrain.source != "synthetic" and arch in RESNETS:
         state = _resnet_state(cfg, arch)
         save_torch({"state_dict": state, "arch": arch, "num_classes": layout.num_classes},

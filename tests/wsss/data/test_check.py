@@ -114,3 +114,30 @@ def test_a_missing_folder_is_a_problem_for_the_pipelines_that_read_it(tiny_copy:
     assert code == 1 and f"{tiny_copy / 'saliency_map'}: folder not found" in out
     code, out = _check(tiny_copy, capsys, "method=ssenet", "profile=tiny")  # SSENet does not
     assert code == 0, out
+
+
+def test_a_configured_weights_file_is_read_before_any_trial(tiny_root: Path, tmp_path: Path,
+                                                             capsys) -> None:
+    """`wsss data check` with a config opens its weights files: a missing tensor and a wrong
+    shape each get one line naming the file and the tensor (no 500 MB file needed: the first
+    problem is reported)."""
+    import torch
+
+    from study.cli import main
+
+    missing, wrong = tmp_path / "missing.pth", tmp_path / "wrong.pth"
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, missing)
+    torch.save({"features.0.weight": torch.zeros(1, 3, 3, 3)}, wrong)
+    base = ["data", "check", str(tiny_root), "profile=voc", "pretrain/source=file"]
+    assert main([*base, f"pretrain/weights_file={missing}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {missing}: no tensor features.0.bias (25 of the 26 "
+                   "classifier/arch=vgg16_d1's trunk needs are missing)")
+    assert main([*base, f"pretrain/weights_file={wrong}"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {wrong}: tensor features.0.weight is 1 x 3 x 3 x 3, classifier/arch=vgg16_d1's"
+        " trunk needs 64 x 3 x 3 x 3")
+    segment = ["data", "check", str(tiny_root), "profile=quick", "segment/init=file",
+               f"segment/weights_file={wrong}"]
+    assert main(segment) == 2
+    assert "segment/arch=largefov_narrow" in capsys.readouterr().err
