@@ -36,17 +36,17 @@ HEADLINES = (*((metric, up) for _, metric, up in STAGE_SCORES), ("seg/miou_crf",
 # up to a metric's reads cannot move that metric (β and the classifier's mAP), whatever a
 # forest fitted on a few correlated trials says
 STAGE_READS = {
-    "pretrain": ("data/", "seed", "pretrain/", "classifier/arch", "classifier/resize",
-                 "classifier/crop", "classifier/jitter"),
-    "classify": ("data/", "seed", "oracle", "method", "classifier/"),
-    "cams": ("data/", "seed", "cams/", "scoring/"),
-    "refine": ("data/", "seed", "refine/", "cams/", "scoring/"),
+    "pretrain": ("precision", "data/", "seed", "pretrain/", "classifier/arch",
+                 "classifier/resize", "classifier/crop", "classifier/jitter"),
+    "classify": ("precision", "data/", "seed", "oracle", "method", "classifier/"),
+    "cams": ("precision", "data/", "seed", "cams/", "scoring/"),
+    "refine": ("precision", "data/", "seed", "refine/", "cams/", "scoring/"),
     "pseudo_labels": ("data/", "pseudo/", "scoring/"),
     "crf_labels": ("data/", "crf/", "scoring/"),
-    "affinity": ("data/", "seed", "affinity/", "classifier/arch"),
-    "random_walk": ("data/", "seed", "random_walk/", "scoring/"),
-    "segment": ("data/", "seed", "segment/", "scoring/gt_dir"),
-    "evaluate": ("data/", "evaluate/", "scoring/"),
+    "affinity": ("precision", "data/", "seed", "affinity/", "classifier/arch"),
+    "random_walk": ("precision", "data/", "seed", "random_walk/", "scoring/"),
+    "segment": ("precision", "data/", "seed", "segment/", "scoring/gt_dir"),
+    "evaluate": ("precision", "data/", "evaluate/", "scoring/"),
 }
 METRIC_STAGE = {**{metric: stage for stage, metric, _ in STAGE_SCORES},
                 "seg/miou_crf": "evaluate"}

@@ -127,15 +127,29 @@ def _card(spec: Any, row: Any, stage: str, entry: Any, metrics: dict[str, float]
 
 
 def _register(out: Path, spec: Any, row: Any, stage: str, name: str) -> None:
+    """Log the network (MLflow's traced ``pt2`` format, from an input of its training crop)
+    and register it as a new version of ``name``."""
     import mlflow
     import mlflow.pytorch
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
 
-    model = load_exported(out)
+    from wsss import config
+    from wsss.artifacts import TensorOutput
+
+    cfg = config.resolve(yaml_path=out / "config.yaml")
+    side = cfg.segment.crop if stage == "segment" else cfg.classifier.crop
+    model = TensorOutput(load_exported(out))
+    images = TensorSpec(np.dtype(np.float32), (-1, 3, -1, -1), "images")  # normalised
+    maps = TensorSpec(np.dtype(np.float32), (-1, -1, -1, -1), "scores")
     with mlflow.start_run(experiment_id=row["experiment_id"], run_name=f"export {stage}",
                           tags={"kind": "export", "wsss.trial_run": row["run_id"],
                                 "stage": stage}):
         mlflow.log_artifacts(str(out), "export")
-        mlflow.pytorch.log_model(model, name="model", registered_model_name=name)
+        mlflow.pytorch.log_model(model, name="model", registered_model_name=name,
+                                 input_example=np.zeros((1, 3, side, side), np.float32),
+                                 signature=ModelSignature(Schema([images]), Schema([maps])))
 
 
 def load_exported(folder: Path) -> Any:

@@ -91,6 +91,19 @@ def _system_metrics(monitor: Monitor | None) -> Iterator[None]:
     finally:
         if sampler is not None:
             sampler.finish()
+            _at_least_one_sample(sampler)
+
+
+def _at_least_one_sample(sampler: Any) -> None:
+    """MLflow's monitor publishes once per interval: a stage shorter than that gets one
+    sample now (pinned MLflow 3.17's monitor: its ``_logging_step`` counts what it sent)."""
+    try:
+        if getattr(sampler, "_logging_step", 1) == 0:
+            sampler.collect_metrics()
+            sampler.publish_metrics(sampler.aggregate_metrics())
+            sampler.mlflow_logger.flush()
+    except Exception as err:  # noqa: BLE001 - telemetry must never cost the stage
+        log.warning("no system metrics sample: %s", err)
 
 
 @ray.remote(max_retries=0)  # a failed stage fails its trial, which Tune retries

@@ -77,6 +77,19 @@ def segmenter_from_config(cfg: Any, num_classes: int) -> nn.Module:
     return build_segmenter(s.arch, num_classes + 1, rates=s.aspp_rates, msc=s.msc)
 
 
+class TensorOutput(nn.Module):
+    """A network whose forward returns one tensor: a classifier's maps (its ``cam``), any
+    other network's own output (what traced formats such as MLflow's ``pt2`` take)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, C, h, w)
+        out = self.net(x)
+        return out["cam"] if isinstance(out, dict) else out
+
+
 def load_model(path: Path, build: Callable[[int], nn.Module], device: torch.device, *,
                channels_last: bool = False) -> Any:
     """A stage's published network in eval mode on ``device``."""

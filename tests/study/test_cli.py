@@ -116,8 +116,9 @@ def test_until_defaults_to_the_papers_stage_and_is_checked(monkeypatch, capsys,
 
     assert method_of("drs1").grid_until == method_of("sse1").grid_until == "evaluate"
     launched = []
-    monkeypatch.setattr("study.commands.launch", lambda spec, home: launched.append(spec) or
-                        {"status": "stub"})
+    monkeypatch.setattr("study.runner.launch", lambda spec, home, **kw: launched.append(spec)
+                        or {"status": "stub"})
+    monkeypatch.setattr("study.commands.sized", lambda spec: (spec, None))
     monkeypatch.setattr("study.commands._ensure_data", lambda overrides: None)
     monkeypatch.setattr("study.commands._finish", lambda summary, spec, home: 0)
     monkeypatch.setattr("study.commands._init_ray", lambda home: None)  # launch is a stub

@@ -14,7 +14,7 @@ import pytest
 
 from search_spaces import GRIDS
 from study.cli import main
-from study.spec import Home
+from study.spec import Home, Resources
 from wsss import config
 from wsss.keys import flatten
 
@@ -29,7 +29,7 @@ def _fake_value(params: dict) -> float:
 
 
 def _fake_launch(launched: list[str]):
-    def launch(spec, home: Home, *, resume: bool = False):
+    def launch(spec, home: Home, *, resume: bool = False, res=None):
         launched.append(spec.name)
         mlflow.set_tracking_uri(home.tracking_uri)
         experiment = mlflow.create_experiment(
@@ -58,6 +58,7 @@ def fake_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_root: Path):
     launched: list[str] = []
     monkeypatch.setattr("study.runner.launch", _fake_launch(launched))
     monkeypatch.setattr("study.commands._init_ray", lambda home: None)
+    monkeypatch.setattr("study.commands.sized", lambda spec: (spec, Resources(1, 1.0, 0.0)))
     return tmp_path / "home", launched
 
 
