@@ -1,21 +1,23 @@
 """Run by test_autoscaling.py in its own process: a local autoscaling cluster built from the
-node types of cluster.yaml, a tiny study that asks for GPUs, and the node counts over time.
+node types of cluster.yaml; a two-point study that asks for GPUs brings GPU workers up from
+zero; the worker running the first trial's classifier is killed mid-stage (a lost spot
+node); the autoscaler replaces it, the trial is retried and its classifier resumes from the
+checkpoint on the shared cache; the study completes and the workers go after the idle
+timeout. Prints the GPU nodes over time and the events.
 
 Ray's own harness (``ray.cluster_utils.AutoscalingCluster``) reads a template the wheel does
 not ship and runs ``ray stop --force``, which would kill every Ray on the machine (the test
-session's, a study's). This one starts its head on a free port with its own temp folder,
-points the fake multi-node provider at that GCS, and at the end kills only the processes of
-that cluster. The provider starts worker nodes in-process with the resources their node type
-declares: cluster.yaml's ``gpu_worker`` (auto-detected on AWS) is given 2 CPUs and 1 GPU
-here, the GPU being logical, which is what the scheduler sees.
+session's, a study's). This one starts its head with its own temp folder and token (the
+fake provider needs the GCS address in its config, so the port is chosen first), and at the
+end kills only the processes of that cluster (local_ray.Head). The provider starts worker
+nodes in-process with the resources their node type declares: cluster.yaml's ``gpu_worker``
+(auto-detected on AWS) is given 2 CPUs and 1 GPU here, the GPU being logical.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,12 +27,10 @@ import threading
 import time
 from pathlib import Path
 
-# Ray 2.60 heads use token authentication; Ray reads the mode once, at import. This cluster
-# gets a token of its own in the environment (inherited by `ray start` and its nodes): a fresh
-# machine has no ~/.ray/auth_token, and `ray start` makes none (it refused to start without)
-os.environ["RAY_AUTH_MODE"] = "token"
-os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
-os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+from local_ray import Head, token_env
+
+# Ray reads its token mode once, at import: this cluster's token, for us and every node
+os.environ.update(token_env())
 
 import ray  # noqa: E402
 import yaml  # noqa: E402
@@ -41,11 +41,17 @@ from study.spec import Home, StudySpec  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_HEAD = "ray.head.default"  # the fake provider's name for the head's node type
 IDLE_MINUTES = 0.5  # 30 s: gone soon after the study (at 6 s a new node went before its trial)
+POINTS = {"d55": {"classifier/drs": "constant", "classifier/drs_delta": 0.55},
+          "learnable": {"classifier/drs": "learnable"}}
+# faster than Ray's defaults, so a lost node is noticed in seconds: the GCS's health checks
+# and the autoscaler's heartbeat timeout
+FAST = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3",
+        "AUTOSCALER_HEARTBEAT_TIMEOUT_S": "5", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
 
 
 def _free_port() -> int:
     with socket.socket() as s:
-        s.bind(("", 0))
+        s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
@@ -75,24 +81,46 @@ def cluster_config(gcs_address: str) -> dict:
             "worker_start_ray_commands": []}
 
 
-def _ours(marker: str) -> list[int]:
-    """Pids whose command line holds ``marker`` (Linux /proc; no psutil dependency)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if marker in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
 def _gpu_nodes() -> list[str]:
     return [n["NodeID"] for n in ray.nodes()
             if n["Alive"] and n["Resources"].get("GPU", 0) > 0]
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line), from /proc (no psutil dependency)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        out[int(entry.name)] = (parent, cmd)
+    return out
+
+
+def lose_the_node_of(task: str) -> int | None:
+    """SIGKILL the raylet whose worker runs ``task`` (``ray::<task>``), and everything that
+    raylet started: a node lost without warning. Returns the raylet's pid."""
+    procs = _processes()
+    worker = next((pid for pid, (_, cmd) in procs.items()
+                   if cmd.startswith(f"ray::{task}")), None)
+    if worker is None:
+        return None
+    raylet = procs[worker][0]
+    doomed, grew = {raylet}, True
+    while grew:  # the raylet's descendants: workers, agents
+        more = {pid for pid, (parent, _) in procs.items() if parent in doomed} - doomed
+        doomed |= more
+        grew = bool(more)
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return raylet
 
 
 def main(data_root: str, home_dir: str) -> None:
@@ -101,7 +129,8 @@ def main(data_root: str, home_dir: str) -> None:
     temp = tempfile.mkdtemp(prefix="/tmp/wsss-as-")  # short: socket paths have a limit
     config = Path(temp) / "autoscaling.json"
     config.write_text(json.dumps(cluster_config(gcs)))
-    env = {**os.environ, "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
+    env = {**os.environ, "RAY_FAKE_CLUSTER": "1", **FAST}
+    cluster = Head(gcs, temp, env)
     head = cluster_config(gcs)["available_node_types"][FAKE_HEAD]["resources"]
     ray_cli = str(Path(sys.executable).with_name("ray"))
     subprocess.check_call([ray_cli, "start", "--head", f"--port={port}",
@@ -110,32 +139,45 @@ def main(data_root: str, home_dir: str) -> None:
                            "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats"],
                           env=env, stdout=subprocess.DEVNULL)
     timeline: list[tuple[float, int]] = []
+    events: dict[str, float] = {}
     seen: set[str] = set()  # every GPU-typed node that was alive at some point
     stop = threading.Event()
     start = time.monotonic()
+    home = Home(Path(home_dir))
+    now = lambda: round(time.monotonic() - start, 1)  # noqa: E731
     try:
         ray.init(address=gcs, log_to_driver=False)
         head_id = ray.get_runtime_context().get_node_id()
+        lost: list[str] = []
 
-        def watch() -> None:  # GPU-typed nodes alive, once a second
+        def watch() -> None:  # GPU-typed nodes alive, twice a second; the node loss
             while not stop.is_set():
                 alive = _gpu_nodes()
                 seen.update(alive)
-                timeline.append((round(time.monotonic() - start, 1), len(alive)))
-                stop.wait(1.0)
+                timeline.append((now(), len(alive)))
+                checkpoints = list((home.cache / "classify").glob("*.partial/checkpoint.pt")) \
+                    if (home.cache / "classify").exists() else []
+                if "node lost" not in events and checkpoints:  # a round done: lose the node
+                    before = set(alive)
+                    if lose_the_node_of("_stage_task"):
+                        events["node lost"] = now()
+                        lost.extend(before)
+                if "node lost" in events and "replaced" not in events and \
+                        set(alive) - set(lost):
+                    events["replaced"] = now()  # a GPU node that was not up before the loss
+                stop.wait(0.5)
 
         threading.Thread(target=watch, daemon=True).start()
-        home = Home(Path(home_dir))
         # what the head of a `ray up` cluster reads from ~/ray_bootstrap_config.yaml: the
         # GPU workers the autoscaler may start (study.resources)
         os.environ["WSSS_AUTOSCALING_CONFIG"] = str(config)
-        spec = StudySpec(name="autoscaling", space="drs-controller", samples=1,
+        spec = StudySpec(name="autoscaling", points=POINTS, sampler="grid", concurrency=1,
                          gpus_per_stage=1, until="classify",
                          overrides={"profile": "tiny", "data/root": data_root,
-                                    "data/workers": 0, "pseudo/workers": 1})
+                                    "data/workers": 0, "classifier/epochs": 4})
         home.save(spec)
         summary = launch(spec, home)
-        finished = round(time.monotonic() - start, 1)
+        events["study complete"] = now()
         nodes = [{k: v for k, v in r.metrics.items() if k.endswith("/node")}
                  for r in summary["results"]]
         deadline = time.monotonic() + 120  # the idle timeout, then the autoscaler's pass
@@ -145,17 +187,12 @@ def main(data_root: str, home_dir: str) -> None:
         stop.set()
         print("RESULT " + json.dumps({"status": summary["status"], "nodes": nodes,
                                       "head": head_id, "gpu_node_ids": sorted(seen),
-                                      "timeline": timeline, "study_done_at": finished}))
+                                      "timeline": timeline, "events": events,
+                                      "lost": lost}))
     finally:
         stop.set()
         ray.shutdown()
-        for pid in set(_ours(gcs) + _ours(temp)):  # this cluster's processes only
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if not os.environ.get("WSSS_KEEP_RAY_TEMP"):  # for a post-mortem
-            shutil.rmtree(temp, ignore_errors=True)
+        cluster.stop()
 
 
 if __name__ == "__main__":

@@ -55,3 +55,16 @@ def kill_then_resume():
         return resume
 
     return run
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """tests/study/local_ray.py (a head of a test's own), also run by the scripts beside it."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name("local_ray.py")
+    spec = importlib.util.spec_from_file_location("wsss_tests_local_ray", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
