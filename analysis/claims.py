@@ -1,8 +1,10 @@
 """The papers' qualitative ablation claims, checked on our tables (never written by hand).
 
-Each claim compares cells of the rebuilt tables (``analysis.drs``, ``analysis.ssenet``) on
-the column closest to the paper's own number: DRS's final mIoU + CRF when the trials reached
-it (else the final mIoU, else the table's first column), SSENet's CAM or CAM + random walk.
+A method's claims live beside its tables (``CLAIMS`` of its ``Method.table_module``:
+``analysis.drs``, ``analysis.ssenet``); this module holds what they share. Each claim
+compares cells of the rebuilt tables on the column closest to the paper's own number: DRS's
+final mIoU + CRF when the trials reached it (else the final mIoU, else the table's first
+column), SSENet's CAM or CAM + random walk.
 A comparison of two cells is
 
 * ``not measured`` when either cell has no trial;
@@ -17,15 +19,18 @@ is within noise (or not measured) otherwise.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from analysis.tables import Cell, Table
+from wsss.methods import METHODS
 
 HOLDS, FAILS, NOISE, UNMEASURED = "holds", "does not hold", "within noise", "not measured"
 # DRS: the paper's metric, best first (held-out reporting split before the selection split)
-FINAL_COLUMNS = ("(seg/report/miou_crf)", "(seg/report/miou)", "(seg/miou_crf)", "(seg/miou)")
+FINAL_COLUMNS = ("(evaluate/report/miou_crf)", "(evaluate/report/miou)", "(evaluate/miou_crf)",
+                 "(evaluate/miou)")
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,6 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Claim:
-    paper: str  # "drs" or "ssenet"
     text: str  # the claim as the paper's ablation text makes it
     tables: tuple[str, ...]  # the table keys it reads
     check: Callable[[dict[str, Table]], Verdict]
@@ -51,7 +55,7 @@ def _column(t: Table) -> int:
     return 0
 
 
-def _cell(t: Table, row: Sequence[str], column: int | None = None) -> Cell:
+def cell(t: Table, row: Sequence[str], column: int | None = None) -> Cell:
     for labels, cells in t.rows:
         if list(labels) == list(row):
             c = cells[_column(t) if column is None else column]
@@ -84,89 +88,27 @@ def all_of(verdicts: Sequence[Verdict]) -> Verdict:
     return Verdict(status, "; ".join(v.evidence for v in verdicts))
 
 
-def _best(t: Table, rows: Sequence[Sequence[str]]) -> tuple[Sequence[str], Cell] | None:
-    measured = [(r, _cell(t, r)) for r in rows if _cell(t, r).n]
+def best(t: Table, rows: Sequence[Sequence[str]]) -> tuple[Sequence[str], Cell] | None:
+    measured = [(r, cell(t, r)) for r in rows if cell(t, r).n]
     return max(measured, key=lambda rc: rc[1].mean) if measured else None
 
 
-# --- DRS (Kim, Han & Kim, AAAI 2021, "Ablation study") --------------------------------------
-DELTAS = [[f"δ = {d:.2f}"] for d in (0.90, 0.80, 0.70, 0.60, 0.55, 0.50, 0.40)]
-NO_DRS, ALL_DRS = ["-"] * 6, ["✓"] * 6
-
-
-def _drs_beats_none(t: dict[str, Table]) -> Verdict:
-    return compare(_cell(t["drs1"], ["δ = 0.55"]), _cell(t["drs2"], NO_DRS), "δ 0.55", "no DRS")
-
-
-def _delta_04_worse(t: dict[str, Table]) -> Verdict:
-    best = _best(t["drs1"], DELTAS[:-1])
-    if best is None:
-        return Verdict(UNMEASURED, "no δ above 0.4 measured")
-    return compare(best[1], _cell(t["drs1"], DELTAS[-1]), f"best {best[0][0]}", "δ 0.40")
-
-
-def _delta_09_worst(t: dict[str, Table]) -> Verdict:
-    weak = _cell(t["drs1"], DELTAS[0])
-    return all_of([compare(_cell(t["drs1"], r), weak, r[0].replace("δ = ", "δ "), "δ 0.90")
-                   for r in [["learnable"], *DELTAS[1:]]])
-
-
-def _higher_layers_matter(t: dict[str, Table]) -> Verdict:
-    # dropping DRS from the top layer costs more than dropping it from the bottom one
-    return compare(_cell(t["drs2"], ["-"] + ["✓"] * 5), _cell(t["drs2"], ["✓"] * 5 + ["-"]),
-                   "layers 2-6", "layers 1-5")
-
-
-def _refinement_adds(t: dict[str, Table]) -> Verdict:
-    return all_of([compare(_cell(t["drs3"], [c, "with"]), _cell(t["drs3"], [c, "without"]),
-                           f"{c} refined", f"{c} unrefined")
-                   for c in ("learnable", "δ = 0.55")])
-
-
-# --- SSENet (Table 1 and its text) ---------------------------------------------------------
-RATES = [[f"SSENet ({r})"] for r in ("0.6", "0.5", "0.4", "0.3", "0.2")]
-
-
-def _ser_beats_baseline(t: dict[str, Table]) -> Verdict:
-    base = _cell(t["sse1"], ["Baseline"], 0)
-    return all_of([compare(_cell(t["sse1"], r, 0), base, r[0], "baseline") for r in RATES])
-
-
-def _rw_adds(t: dict[str, Table]) -> Verdict:
-    return all_of([compare(_cell(t["sse1"], r, 1), _cell(t["sse1"], r, 0), f"{r[0]} +rw",
-                           f"{r[0]} CAM") for r in [["Baseline"], *RATES]])
-
-
-def _rate_03_best(t: dict[str, Table]) -> Verdict:
-    best = _cell(t["sse1"], ["SSENet (0.3)"], 1)
-    return all_of([compare(best, _cell(t["sse1"], r, 1), "r 0.3", r[0]) for r in RATES
-                   if r != ["SSENet (0.3)"]])
-
-
-CLAIMS: tuple[Claim, ...] = (
-    Claim("drs", "DRS at an intermediate δ (0.55) beats no DRS", ("drs1", "drs2"),
-          _drs_beats_none),
-    Claim("drs", "δ = 0.4 is worse than the best δ", ("drs1",), _delta_04_worse),
-    Claim("drs", "weak suppression (δ = 0.9) is the worst controller", ("drs1",),
-          _delta_09_worst),
-    Claim("drs", "DRS in higher layers matters more than in lower ones", ("drs2",),
-          _higher_layers_matter),
-    Claim("drs", "refinement adds to both controllers", ("drs3",), _refinement_adds),
-    Claim("ssenet", "SER beats the baseline at every r (CAM)", ("sse1",), _ser_beats_baseline),
-    Claim("ssenet", "the random walk adds to every row", ("sse1",), _rw_adds),
-    Claim("ssenet", "r = 0.3 is best (CAM + rw)", ("sse1",), _rate_03_best),
-)
-
-
-def check(tables: Sequence[Table], papers: Sequence[str]) -> list[tuple[Claim, Verdict]]:
-    """Every claim of ``papers`` whose tables were built, with its verdict."""
+def check(tables: Sequence[Table], papers: Sequence[str]) -> list[tuple[str, Claim, Verdict]]:
+    """Every claim of ``papers`` (method names) whose tables were built: (method, claim,
+    verdict)."""
     by_key = {t.key: t for t in tables}
-    return [(c, c.check(by_key)) for c in CLAIMS
-            if c.paper in papers and all(k in by_key for k in c.tables)]
+    return [(paper, c, c.check(by_key)) for paper in papers for c in claims_of(paper)
+            if all(k in by_key for k in c.tables)]
 
 
-def markdown(results: Sequence[tuple[Claim, Verdict]]) -> str:
+def claims_of(method: str) -> tuple[Claim, ...]:
+    """A method's claims, from its table module (none declared: none)."""
+    module = importlib.import_module(METHODS[method].table_module)
+    return tuple(getattr(module, "CLAIMS", ()))
+
+
+def markdown(results: Sequence[tuple[str, Claim, Verdict]]) -> str:
     lines = ["| paper | claim | verdict | evidence (×100) |", "|---|---|---|---|"]
-    lines += [f"| {c.paper.upper() if c.paper == 'drs' else 'SSENet'} | {c.text} | "
-              f"{v.status} | {v.evidence} |" for c, v in results]
+    lines += [f"| {METHODS[m].title} | {c.text} | {v.status} | {v.evidence} |"
+              for m, c, v in results]
     return "\n".join(lines)

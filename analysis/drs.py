@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.claims import UNMEASURED, Claim, Verdict, all_of, best, cell, compare
 from analysis.tables import (
     Cell,
     Table,
@@ -21,10 +22,10 @@ from analysis.tables import (
     prefer_preset,
     splits_note,
 )
-from wsss.config import LAYERS
 from wsss.methods.drs import PLACEMENTS
+from wsss.options import LAYERS
 
-THRESHOLDS = ("pseudo/alpha", "pseudo/beta")  # fixed in the paper's tables
+THRESHOLDS = ("pseudo_labels/alpha", "pseudo_labels/beta")  # fixed in the paper's tables
 
 # The published numbers (mIoU, %). Table 1: DeepLab-LargeFOV val mIoU per controller
 PAPER_TABLE1 = {"learnable": 62.9, "delta=0.90": 51.9, "delta=0.80": 56.0, "delta=0.70": 58.7,
@@ -130,9 +131,10 @@ def drs_table3(df: pd.DataFrame, metric: str) -> Table:
 
 def thresholds_table(df: pd.DataFrame, metric: str) -> Table:
     """What neither paper has: pseudo-label mIoU over the alpha x beta grid."""
-    alphas = sorted({float(a) for a in col(df, "pseudo/alpha").dropna()})
-    betas = sorted({float(b) for b in col(df, "pseudo/beta").dropna()})
-    keys = pd.Series(list(zip(col(df, "pseudo/alpha"), col(df, "pseudo/beta"), strict=True)),
+    alphas = sorted({float(a) for a in col(df, "pseudo_labels/alpha").dropna()})
+    betas = sorted({float(b) for b in col(df, "pseudo_labels/beta").dropna()})
+    keys = pd.Series(list(zip(col(df, "pseudo_labels/alpha"), col(df, "pseudo_labels/beta"),
+                              strict=True)),
                      index=df.index)
     cells = cells_by(df, metric, keys)
     table = Table("thresholds", "Pseudo-label thresholds α × β",
@@ -145,3 +147,49 @@ def thresholds_table(df: pd.DataFrame, metric: str) -> Table:
 
 TABLES: dict[str, TableBuilder] = {"drs1": drs_table1, "drs2": drs_table2, "drs3": drs_table3,
                                    "thresholds": thresholds_table}
+
+
+# --- DRS (Kim, Han & Kim, AAAI 2021, "Ablation study") --------------------------------------
+DELTAS = [[f"δ = {d:.2f}"] for d in (0.90, 0.80, 0.70, 0.60, 0.55, 0.50, 0.40)]
+NO_DRS, ALL_DRS = ["-"] * 6, ["✓"] * 6
+
+
+def _drs_beats_none(t: dict[str, Table]) -> Verdict:
+    return compare(cell(t["drs1"], ["δ = 0.55"]), cell(t["drs2"], NO_DRS), "δ 0.55", "no DRS")
+
+
+def _delta_04_worse(t: dict[str, Table]) -> Verdict:
+    top = best(t["drs1"], DELTAS[:-1])
+    if top is None:
+        return Verdict(UNMEASURED, "no δ above 0.4 measured")
+    return compare(top[1], cell(t["drs1"], DELTAS[-1]), f"best {top[0][0]}", "δ 0.40")
+
+
+def _delta_09_worst(t: dict[str, Table]) -> Verdict:
+    weak = cell(t["drs1"], DELTAS[0])
+    return all_of([compare(cell(t["drs1"], r), weak, r[0].replace("δ = ", "δ "), "δ 0.90")
+                   for r in [["learnable"], *DELTAS[1:]]])
+
+
+def _higher_layers_matter(t: dict[str, Table]) -> Verdict:
+    # dropping DRS from the top layer costs more than dropping it from the bottom one
+    return compare(cell(t["drs2"], ["-"] + ["✓"] * 5), cell(t["drs2"], ["✓"] * 5 + ["-"]),
+                   "layers 2-6", "layers 1-5")
+
+
+def _refinement_adds(t: dict[str, Table]) -> Verdict:
+    return all_of([compare(cell(t["drs3"], [c, "with"]), cell(t["drs3"], [c, "without"]),
+                           f"{c} refined", f"{c} unrefined")
+                   for c in ("learnable", "δ = 0.55")])
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("DRS at an intermediate δ (0.55) beats no DRS", ("drs1", "drs2"),
+          _drs_beats_none),
+    Claim("δ = 0.4 is worse than the best δ", ("drs1",), _delta_04_worse),
+    Claim("weak suppression (δ = 0.9) is the worst controller", ("drs1",),
+          _delta_09_worst),
+    Claim("DRS in higher layers matters more than in lower ones", ("drs2",),
+          _higher_layers_matter),
+    Claim("refinement adds to both controllers", ("drs3",), _refinement_adds),
+)

@@ -26,30 +26,32 @@ from analysis.tables import setting_columns  # noqa: E402
 # (stage, its headline metric, higher is better) in pipeline order: the stages' own ``score``
 # and ``maximize``, written out so analysis never imports torch (a test keeps them equal),
 # then the papers' number
-STAGE_SCORES = (("pretrain", "pretrain/val/map", True), ("classify", "cls/val/map", True),
-                ("cams", "cam/miou", True), ("refine", "refine/miou", True),
-                ("pseudo_labels", "pseudo/miou", True), ("crf_labels", "crf/precision", True),
-                ("affinity", "aff/pair_accuracy", True), ("random_walk", "rw/miou", True),
-                ("segment", "segment/final_loss", False), ("evaluate", "seg/miou", True))
-HEADLINES = (*((metric, up) for _, metric, up in STAGE_SCORES), ("seg/miou_crf", True))
+STAGE_SCORES = (("pretrain", "pretrain/val/map", True), ("classifier", "classifier/val/map", True),
+                ("cams", "cams/miou", True), ("refine", "refine/miou", True),
+                ("pseudo_labels", "pseudo_labels/miou", True), ("crf_labels",
+                                                                "crf_labels/precision", True),
+                ("affinity", "affinity/pair_accuracy", True), ("random_walk", "random_walk/miou",
+                                                               True),
+                ("segment", "segment/final_loss", False), ("evaluate", "evaluate/miou", True))
+HEADLINES = (*((metric, up) for _, metric, up in STAGE_SCORES), ("evaluate/miou_crf", True))
 # What each stage's cache key reads (``Stage.reads``, written out likewise): a setting no stage
 # up to a metric's reads cannot move that metric (β and the classifier's mAP), whatever a
 # forest fitted on a few correlated trials says
 STAGE_READS = {
     "pretrain": ("precision", "data/", "seed", "pretrain/", "classifier/arch",
                  "classifier/resize", "classifier/crop", "classifier/jitter"),
-    "classify": ("precision", "data/", "seed", "oracle", "method", "classifier/"),
+    "classifier": ("precision", "data/", "seed", "oracle", "method", "classifier/"),
     "cams": ("precision", "data/", "seed", "cams/", "scoring/"),
     "refine": ("precision", "data/", "seed", "refine/", "cams/", "scoring/"),
-    "pseudo_labels": ("data/", "pseudo/", "scoring/"),
-    "crf_labels": ("data/", "crf/", "scoring/"),
+    "pseudo_labels": ("data/", "pseudo_labels/", "scoring/"),
+    "crf_labels": ("data/", "crf_labels/", "scoring/"),
     "affinity": ("precision", "data/", "seed", "affinity/", "classifier/arch"),
     "random_walk": ("precision", "data/", "seed", "random_walk/", "scoring/"),
     "segment": ("precision", "data/", "seed", "segment/", "scoring/gt_dir"),
     "evaluate": ("precision", "data/", "evaluate/", "scoring/"),
 }
 METRIC_STAGE = {**{metric: stage for stage, metric, _ in STAGE_SCORES},
-                "seg/miou_crf": "evaluate"}
+                "evaluate/miou_crf": "evaluate"}
 # PED-ANOVA compares the top 10 % of trials with all: below this many trials that top is one
 # or two trials and a pure-noise setting scores as high as the deciding one (measured on
 # constructed trials, tests/analysis/test_importance.py); fANOVA's seeded forest does not

@@ -18,7 +18,7 @@ import pandas as pd
 
 from analysis.importance import HEADLINES
 
-FINAL = "seg/miou_crf"  # the papers' number, on the selection split
+FINAL = "evaluate/miou_crf"  # the papers' number, on the selection split
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:

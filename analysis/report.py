@@ -17,7 +17,7 @@ def build(study: str, tables: Sequence[str] = (), metric: str | None = None,
           tracking_uri: str | None = None) -> list[Table]:
     """The requested tables (default: all); ``metric`` defaults to the study's objective."""
     df = load_trials(study, tracking_uri)
-    metric = metric or study_objective(study) or "pseudo/miou"
+    metric = metric or study_objective(study) or "pseudo_labels/miou"
     return [builders()[name](df, metric) for name in tables or builders()]
 
 
@@ -25,7 +25,7 @@ def write(study: str, tables: list[Table], out: Path, *, log: bool = True) -> Pa
     """All formats and figures under ``out``, ``report.md`` bundling them (and what mattered:
     ``analysis.importance``); logged to MLflow."""
     out.mkdir(parents=True, exist_ok=True)
-    objective = study_objective(study) or "pseudo/miou"
+    objective = study_objective(study) or "pseudo_labels/miou"
     mattered = importance.section(load_trials(study), objective, out)
     report = write_tables(f"Tables of study `{study}`", tables, out, epilogue=mattered)
     run_id = study_run_id(study) if log else None

@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from wsss.config import PipelineConfig
-from wsss.keys import SEP, ConfigError, coerce
+from wsss.keys import RENAMED_STAGES, SEP, ConfigError, coerce, current_name
 
 
 class StudyNotFound(LookupError):
@@ -57,7 +57,7 @@ def parse_param(key: str, text: Any) -> Any:
 
 def load_trials(study: str, tracking_uri: str | None = None) -> pd.DataFrame:
     """One row per finished trial: typed ``param`` columns (``classifier/drs_delta``) and
-    ``metric`` columns (``metrics.pseudo/miou``). Orphaned or killed runs are left out."""
+    ``metric`` columns (``metrics.pseudo_labels/miou``). Orphaned or killed runs are left out."""
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     if mlflow.get_experiment_by_name(study) is None:
@@ -66,6 +66,7 @@ def load_trials(study: str, tracking_uri: str | None = None) -> pd.DataFrame:
     runs = mlflow.search_runs(experiment_names=[study], filter_string=finished)
     if not len(runs):
         raise StudyNotFound(f"study {study!r} has no finished trials")
+    runs = runs.rename(columns=current_names)  # an older study's records, read as today's
     params = {c.removeprefix("params."): pd.Series(  # object: keep ints, tuples as they are
         [parse_param(c.removeprefix("params."), v) for v in runs[c]], dtype=object)
         for c in runs.columns if c.startswith("params.")}
@@ -91,6 +92,15 @@ def mixed_commits(df: pd.DataFrame) -> str:
             f"{listed}; their differences may be the code's, not the settings'")
 
 
+def current_names(column: str) -> str:
+    """A ``params.``/``metrics.`` column under today's names (``metrics.cam/miou`` ->
+    ``metrics.cams/miou``)."""
+    kind, _, name = column.partition(".")
+    if kind in ("params", "metrics") and name:
+        return f"{kind}.{current_name(name)}"
+    return column
+
+
 def study_run_id(study: str) -> str | None:
     runs = mlflow.search_runs(experiment_names=[study], filter_string="tags.kind = 'study'")
     return str(runs.run_id.iloc[0]) if len(runs) else None
@@ -99,4 +109,9 @@ def study_run_id(study: str) -> str | None:
 def study_objective(study: str) -> str | None:
     runs = mlflow.search_runs(experiment_names=[study], filter_string="tags.kind = 'study'")
     col = "params.study/objective"
-    return str(runs[col].iloc[0]) if len(runs) and col in runs else None
+    return current_name(str(runs[col].iloc[0])) if len(runs) and col in runs else None
+
+
+def current_stage(stage: str) -> str:
+    """A stage run's ``stage`` tag under today's names."""
+    return RENAMED_STAGES.get(stage, stage)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.claims import Claim, Verdict, all_of, cell, compare
 from analysis.tables import (
     Cell,
     Table,
@@ -17,7 +18,7 @@ from analysis.tables import (
 )
 
 # what Table 1 holds at the reference's values: a study may vary them too (sse-proxy)
-FIXED = ("classifier/ser_weight", "crf/la_power", "crf/ha_power", "random_walk/beta",
+FIXED = ("classifier/ser_weight", "crf_labels/la_power", "crf_labels/ha_power", "random_walk/beta",
          "random_walk/steps")
 
 # The published numbers (mIoU, %). Table 1: (CAM, CAM+rw) pseudo-label mIoU on VOC train
@@ -43,7 +44,7 @@ def sse_table1(df: pd.DataFrame, metric: str) -> Table:
                      index=df.index) if "classifier/ser_rate" in df else pd.Series(
                          [None] * len(df), index=df.index)
     df, keys = prefer_preset(df, keys, FIXED)
-    cam, rw = cells_by(df, "cam/miou", keys), cells_by(df, "rw/miou", keys)
+    cam, rw = cells_by(df, "cams/miou", keys), cells_by(df, "random_walk/miou", keys)
     # an extra column the paper's table has not: the segmentation net on those labels
     final = final_columns(df)
     finals = {m: cells_by(df, m, keys) for m in final}
@@ -72,7 +73,7 @@ def sse_table2(df: pd.DataFrame, metric: str) -> Table:
     keys = pd.Series([(("baseline" if r is None or r != r else f"SSENet ({float(r):.1f})"),
                        _range_name(n) or (str(list(s)) if s is not None else None))
                       for r, s, n in zip(rates, ranges, named, strict=True)], index=df.index)
-    cam = cells_by(df, "cam/miou", keys)
+    cam = cells_by(df, "cams/miou", keys)
     for (model, rng), paper in PAPER_TABLE2.items():
         table.rows.append(([model, rng], [cam.get((model, rng), Cell()), paper]))
     return table
@@ -81,7 +82,7 @@ def sse_table2(df: pd.DataFrame, metric: str) -> Table:
 def rw_table(df: pd.DataFrame, metric: str) -> Table:
     """Random-walk steps t -> pseudo-label mIoU (SSENet stages)."""
     steps = col(df, "random_walk/steps")
-    cells = cells_by(df, "rw/miou", steps)
+    cells = cells_by(df, "random_walk/miou", steps)
     table = Table("rw", "Random-walk steps", "Ours: CAM+rw mIoU (×100) per number of steps t.",
                   ["t"], ["ours CAM+rw"], plot="points")
     for t in sorted(k for k in cells if k is not None):
@@ -90,3 +91,30 @@ def rw_table(df: pd.DataFrame, metric: str) -> Table:
 
 
 TABLES: dict[str, TableBuilder] = {"sse1": sse_table1, "sse2": sse_table2, "rw": rw_table}
+
+
+# --- SSENet (Table 1 and its text) ---------------------------------------------------------
+RATES = [[f"SSENet ({r})"] for r in ("0.6", "0.5", "0.4", "0.3", "0.2")]
+
+
+def _ser_beats_baseline(t: dict[str, Table]) -> Verdict:
+    base = cell(t["sse1"], ["Baseline"], 0)
+    return all_of([compare(cell(t["sse1"], r, 0), base, r[0], "baseline") for r in RATES])
+
+
+def _rw_adds(t: dict[str, Table]) -> Verdict:
+    return all_of([compare(cell(t["sse1"], r, 1), cell(t["sse1"], r, 0), f"{r[0]} +rw",
+                           f"{r[0]} CAM") for r in [["Baseline"], *RATES]])
+
+
+def _rate_03_best(t: dict[str, Table]) -> Verdict:
+    best = cell(t["sse1"], ["SSENet (0.3)"], 1)
+    return all_of([compare(best, cell(t["sse1"], r, 1), "r 0.3", r[0]) for r in RATES
+                   if r != ["SSENet (0.3)"]])
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("SER beats the baseline at every r (CAM)", ("sse1",), _ser_beats_baseline),
+    Claim("the random walk adds to every row", ("sse1",), _rw_adds),
+    Claim("r = 0.3 is best (CAM + rw)", ("sse1",), _rate_03_best),
+)

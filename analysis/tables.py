@@ -1,9 +1,9 @@
 """The papers' ablation tables rebuilt from a study's trials, our numbers beside theirs.
 
-Each method's tables live in ``analysis/<method name>.py`` (a ``TABLES`` dict of builders,
-collected here from ``wsss.methods.METHODS``). A builder takes the typed trials
-(``runs.load_trials``) and the metric that fills our cells, and returns a ``Table``: rows in
-the paper's order, a caption naming the metric, our cells as every matching trial's value
+Each method's tables live in its ``Method.table_module`` (``analysis/<method name>.py``: a
+``TABLES`` dict of builders, collected here from ``wsss.methods.METHODS``). A builder takes the
+typed trials (``runs.load_trials``) and the metric that fills our cells, and returns a ``Table``:
+rows in the paper's order, a caption naming the metric, our cells as every matching trial's value
 (several seeds give mean ± std and the count), the paper's numbers in their own column. A
 cell without trials stays missing ("–").
 """
@@ -80,16 +80,16 @@ def metric_values(df: pd.DataFrame, metric: str) -> pd.Series:
 
 
 # The final metric beside a table's own: the segmentation network's mIoU, on the held-out
-# reporting split (seg/report/...) when the trials scored one, else on the selection split
+# reporting split (evaluate/report/...) when the trials scored one, else on the selection split
 # (records made before data/report_split existed)
-FINAL = {"seg/miou": "final mIoU", "seg/miou_crf": "final mIoU + CRF"}
+FINAL = {"evaluate/miou": "final mIoU", "evaluate/miou_crf": "final mIoU + CRF"}
 
 
 def final_columns(df: pd.DataFrame, skip: str = "") -> dict[str, str]:
     """{metric: column name} for each final metric any trial of ``df`` reached."""
     out = {}
     for m, name in FINAL.items():
-        for shown in (m.replace("seg/", "seg/report/"), m):
+        for shown in (m.replace("evaluate/", "evaluate/report/"), m):
             if shown != skip and metric_values(df, shown).notna().any():
                 out[shown] = f"ours: {name} ({shown})"
                 break
@@ -100,13 +100,13 @@ def splits_note(df: pd.DataFrame, ours: dict[str, str]) -> str:
     """Which split the final columns report and which one selection may read."""
     if not any("/report/" in m for m in ours):
         return ""
-    report, select = split_names(df, "data/report_split"), split_names(df, "data/val_split")
+    report, select = split_names(df, "data/report_split"), split_names(df, "data/select_split")
     return (f" Final columns on {report or 'the reporting split'} (held out); "
             f"selection reads {select or 'the selection split'}.")
 
 
 def split_names(df: pd.DataFrame, key: str) -> str:
-    """The splits the trials name under ``key`` (``data/val_split``...), "/"-joined."""
+    """The splits the trials name under ``key`` (``data/select_split``...), "/"-joined."""
     return "/".join(sorted({str(v) for v in col(df, key).dropna() if str(v)}))
 
 
@@ -197,5 +197,5 @@ def _of_method(method: str, builder: TableBuilder) -> TableBuilder:
 @functools.cache
 def builders() -> dict[str, TableBuilder]:
     """Every method's tables by key, from ``analysis/<method>.py`` (a missing module fails)."""
-    return {key: _of_method(name, builder) for name in METHODS
-            for key, builder in importlib.import_module(f"analysis.{name}").TABLES.items()}
+    return {key: _of_method(name, builder) for name, method in METHODS.items()
+            for key, builder in importlib.import_module(method.table_module).TABLES.items()}

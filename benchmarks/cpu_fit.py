@@ -3,7 +3,7 @@ against the alternatives, on a quiet machine and with one core kept busy.
 
     python benchmarks/cpu_fit.py [--root data/synth-quick] [--steps 12] [--rounds 2]
 
-Workload: classifier training steps as the `classify` stage runs them (the quick profile's
+Workload: classifier training steps as the `classifier` stage runs them (the quick profile's
 narrow network with DRS δ = 0.55 in every layer, batch 64, images decoded and augmented by
 the stage's dataset). Each setting runs in its own process (the wait policy is read when
 OpenMP loads); settings alternate within a round (each round starts one later), and
@@ -37,9 +37,9 @@ def worker(root: str, steps: int, threads: int, workers: int) -> None:
     import torch
 
     from wsss import config, engine
+    from wsss.data.datasets import ClassificationDataset
     from wsss.data.splits import open_layout, records
     from wsss.data.transforms import classifier_transform
-    from wsss.data.voc import ClassificationDataset
     from wsss.models.classifier import build_classifier
     from wsss.runtime import fit_threads, loader_workers
 

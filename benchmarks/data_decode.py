@@ -29,9 +29,10 @@ def main() -> int:
 
     from wsss import config, engine
     from wsss.artifacts import classifier_from_config
+    from wsss.data.datasets import ClassificationDataset
     from wsss.data.splits import open_layout, records
     from wsss.data.transforms import classifier_transform
-    from wsss.data.voc import ClassificationDataset, load_image, load_mask
+    from wsss.data.voc import load_image, load_mask
     from wsss.runtime import fit_threads, place
 
     cfg = config.resolve({"profile": args.profile, **config.parse_overrides(args.overrides),

@@ -30,9 +30,10 @@ CONTROLLERS = {
     "delta 0.40": {"classifier/drs": "constant", "classifier/drs_delta": 0.4},
     "learnable": {"classifier/drs": "learnable"},
 }
-COLUMNS = (("cls/val/acc", "cls acc"), ("cam/miou", "CAM mIoU"), ("pseudo/miou_miss", "PL miss"),
-           ("pseudo/miou_ignore", "PL ignore"), ("pseudo/coverage", "coverage"))
-SEG_COLUMNS = (("seg/miou", "seg mIoU"), ("seg/miou_crf", "seg + CRF"))
+COLUMNS = (("classifier/val/acc", "cls acc"), ("cams/miou", "CAM mIoU"),
+           ("pseudo_labels/miou_miss", "PL miss"),
+           ("pseudo_labels/miou_ignore", "PL ignore"), ("pseudo_labels/coverage", "coverage"))
+SEG_COLUMNS = (("evaluate/miou", "seg mIoU"), ("evaluate/miou_crf", "seg + CRF"))
 UPPER_BOUND = "GT masks"
 
 

@@ -206,10 +206,10 @@ def estimate(args: argparse.Namespace) -> list[dict]:
     # (stage, network, FLOPs per unit, family whose H100 efficiency applies)
     cams_drs, cams_sse = network("cams", drs), network("cams", sse)
     work = [
-        ("classify", "vgg16_d1", 3 * _flops(vgg, (c, c)), "vgg16_d1"),
-        ("classify", "resnet38+ser", 3 * (_flops(r38, (s, s)) + _flops(
+        ("classifier", "vgg16_d1", 3 * _flops(vgg, (c, c)), "vgg16_d1"),
+        ("classifier", "resnet38+ser", 3 * (_flops(r38, (s, s)) + _flops(
             r38, scaled((s, s), sse.classifier.ser_rate or 0.3))), "resnet38+ser"),
-        ("classify", "resnet38", 3 * _flops(r38, (s, s)), "resnet38+ser"),  # no SER branch
+        ("classifier", "resnet38", 3 * _flops(r38, (s, s)), "resnet38+ser"),  # no SER branch
         ("cams", cams_drs, np.mean([_flops(vgg, (int(320 * k),) * 2)
                                     for k in drs.cams.scales]), "vgg16_d1"),
         ("cams", cams_sse, np.mean([_flops(r38, scaled(voc, k)) for k in sse.cams.scales]),
@@ -232,7 +232,7 @@ def estimate(args: argparse.Namespace) -> list[dict]:
     efficiency = {}  # of the H100's TF32 peak, per network family
     for family, (_, rate) in H100_MEASURED.items():
         flops = next(f for st, net, f, fam in work if fam == family and st in
-                     ("classify", "segment"))
+                     ("classifier", "segment"))
         efficiency[family] = rate * flops / (PEAK_TFLOPS["H100"] * 1e12)
         print(f"H100 {family:<13} {rate:6.0f} img/s = {rate * flops / 1e12:6.1f} TFLOP/s, "
               f"{100 * efficiency[family]:.0f} % of TF32 peak")
@@ -241,7 +241,7 @@ def estimate(args: argparse.Namespace) -> list[dict]:
         for gpu, peak in PEAK_TFLOPS.items():
             e = efficiency[family] if gpu in TENSOR_CORES else FP32_EFFICIENCY
             rate = peak * 1e12 * e / flops
-            measured = gpu == "H100" and stage in ("classify", "segment")
+            measured = gpu == "H100" and stage in ("classifier", "segment")
             why = (f"the H100 efficiency of {family}" if gpu in TENSOR_CORES
                    else "assumed, FP32")
             source = ("measured: gpu_throughput.py steps on the lent H100, 2026-11-22 "

@@ -3,7 +3,7 @@
 on the selection split), then every stage metric's rank agreement with the final mIoU.
 
     python benchmarks/proxy_correlation.py [--method drs|ssenet] [--profile quick] [--seed 0]
-                                           [--final seg/miou_crf]
+                                           [--final evaluate/miou_crf]
 
 Runs the study ``proxy-<method>-<profile>-s<seed>`` under WSSS_HOME through the stage cache
 (points the papers' grids hold are cache hits after `wsss reproduce`), resumes it if it was
@@ -26,7 +26,7 @@ def main() -> int:
     parser.add_argument("--method", default="drs", choices=["drs", "ssenet"])
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--seed", type=int, default=0, help="the configurations' seed")
-    parser.add_argument("--final", default="seg/miou_crf", help="the final metric")
+    parser.add_argument("--final", default="evaluate/miou_crf", help="the final metric")
     args = parser.parse_args()
 
     from analysis.proxies import markdown, proxy_rows

@@ -9,7 +9,7 @@ Both methods get the same random affinities (34 pairs per node, beta 8) and scor
 classes, as the reference's ``cam_full``). ``structured`` affinities are high inside blocks
 of the grid and low across their edges, with each block's scores led by one class (what a
 trained AffinityNet gives). Three methods: the exact sparse walk (t products), the
-Chebyshev walk within ``--tolerance`` (the stage's default, docs/method.md §2.5) and the
+Chebyshev walk within ``--tolerance`` (the stage's default, docs/method.md, "Random walk") and the
 reference. Each method runs in its own process, so its peak
 resident memory (``ru_maxrss``) is its own; the memory column is that peak minus the peak of
 a process that only builds the inputs. Prints times, memory, their ratios, the maximum

@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="the proxy study's config seed")
     parser.add_argument("--searches", type=int, default=10, help="search seeds (>= 3)")
     parser.add_argument("--tolerance", type=float, default=0.005, help="0.005 = 0.5 mIoU")
-    parser.add_argument("--final", default="seg/miou_crf")
+    parser.add_argument("--final", default="evaluate/miou_crf")
     parser.add_argument("--rungs", help="comma-separated rung stages (default: the method's)")
     parser.add_argument("--trials", type=int, help="trials per random/TPE search "
                         "(default: 3 x the space's points)")

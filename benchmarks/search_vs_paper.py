@@ -9,7 +9,7 @@ on several seeds and compared on the held-out reporting split.
 1. Study ``NAME`` (default ``search-<method>-<profile>-b<budget>``) over the method's
    joint space (DRS ``drs-joint``: controller, δ, DRS in each of layer1..6, α, β, refinement;
    SSENet ``sse-joint``: SER on/off, r, η, la/ha CRF powers, random-walk β and t) with TPE
-   and the stage-aware scheduler at the method's rungs, seed 0, objective ``seg/miou_crf``
+   and the stage-aware scheduler at the method's rungs, seed 0, objective ``evaluate/miou_crf``
    on the selection split (val), stopped by ``--budget`` stage-seconds (cache hits free).
 2. Studies ``NAME-confirm-s<seed>``: the best trial's setting (``search``) and the
    paper's (``paper``: DRS learnable in layer1-6, the preset's α/β, no refinement; SSENet
@@ -30,7 +30,7 @@ PAPER = {"drs": {"classifier/drs": "learnable", "refine/enabled": False},
          "ssenet": {"classifier/ser_rate": 0.3, "random_walk/beta": 8.0,
                     "random_walk/steps": 256}}
 SPACE = {"drs": "drs-joint", "ssenet": "sse-joint"}
-FINAL = "seg/miou_crf"
+FINAL = "evaluate/miou_crf"
 
 
 def main() -> int:
@@ -74,8 +74,8 @@ def main() -> int:
     studies = confirm(f"{name}-confirm",
                       {"search": best, "paper": PAPER[args.method]}, args.seeds, template, home)
     df = pd.concat([load_trials(s, home.tracking_uri) for s in studies], ignore_index=True)
-    rows = [compare(df, m) for m in (f"seg/report/{FINAL.split('/')[1]}",
-                                     "seg/report/miou", FINAL)]
+    rows = [compare(df, m) for m in (f"evaluate/report/{FINAL.split('/')[1]}",
+                                     "evaluate/report/miou", FINAL)]
     cost = spent(home, name)
     print(f"\n{args.method}: search ({space}, TPE{'' if args.no_rungs else ' + rungs'}, "
           f"budget {args.budget:.0f} stage-s, {cost:.0f} spent) vs the paper's setting, seeds "

@@ -21,10 +21,12 @@ from wsss import config
 from wsss.cache import StageCache
 from wsss.data.synthetic import generate
 
-COLUMNS = (("cls/val/acc", "cls acc"), ("cls/ser_loss", "SER loss"), ("cam/miou", "CAM mIoU"),
-           ("cam/m_fn", "CAM m_FN"), ("cam/m_fp", "CAM m_FP"), ("crf/precision", "la/ha prec"),
-           ("aff/pair_accuracy", "pair acc"), ("rw/miou", "CAM+rw mIoU"),
-           ("rw/m_fn", "rw m_FN"), ("rw/m_fp", "rw m_FP"))
+COLUMNS = (("classifier/val/acc", "cls acc"), ("classifier/ser_loss", "SER loss"), ("cams/miou",
+                                                                                    "CAM mIoU"),
+           ("cams/m_fn", "CAM m_FN"), ("cams/m_fp", "CAM m_FP"), ("crf_labels/precision",
+                                                                  "la/ha prec"),
+           ("affinity/pair_accuracy", "pair acc"), ("random_walk/miou", "CAM+rw mIoU"),
+           ("random_walk/m_fn", "rw m_FN"), ("random_walk/m_fp", "rw m_FP"))
 
 
 def main() -> None:

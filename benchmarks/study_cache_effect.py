@@ -35,7 +35,8 @@ def main() -> None:
     _ensure_data(base)
     _init_ray(home)
     times = {}
-    for name, extra in (("cold", {}), ("warm", {"pseudo/alpha": 0.3, "pseudo/beta": 0.1})):
+    for name, extra in (("cold", {}), ("warm", {"pseudo_labels/alpha": 0.3,
+                                                "pseudo_labels/beta": 0.1})):
         spec = StudySpec(name=f"cache-{name}-{int(time.time())}", grid=args.grid,
                          overrides={**base, **extra}, concurrency=1,
                          cpus_per_trial=os.cpu_count() or 1)  # one lane, as first measured

@@ -89,8 +89,9 @@ def main() -> None:
     print(f"\nside by side is {serial / together:.2f}x faster "
           f"({serial:.1f} s serial / {together:.1f} s side by side)")
     for d, a, b in zip(args.deltas, serial_metrics, together_metrics, strict=True):
-        shown = [k for k in ("seg/report/miou", "seg/report/miou_crf", "pseudo/miou",
-                             "cam/miou") if k in a][:2]
+        shown = [k for k in ("evaluate/report/miou", "evaluate/report/miou_crf",
+                             "pseudo_labels/miou",
+                             "cams/miou") if k in a][:2]
         print(f"  δ {d}: " + ", ".join(f"{k} {a[k]:.4f} / {b[k]:.4f}" for k in shown))
     shutil.rmtree(work, ignore_errors=True)
 

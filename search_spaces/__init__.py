@@ -1,8 +1,8 @@
 """Optuna define-by-run spaces and the grids of the papers' tables (optuna only, no I/O).
 
-Each method's spaces live in ``search_spaces/<method name>.py`` (a ``SPACES`` dict); its
-grids are data of its ``wsss.methods`` module. Both are collected here from ``METHODS``, so
-adding a method adds no line to this file (docs/adding-a-method.md).
+Each method's spaces live in its ``Method.space_module`` (``search_spaces/<method name>.py``:
+a ``SPACES`` dict); its grids are data of its ``wsss.methods`` module. Both are collected here
+from ``METHODS``, so adding a method adds no line to this file (docs/adding-a-method.md).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from wsss.methods import METHODS, Method
 
-SPACE_MODULES = {name: importlib.import_module(f"search_spaces.{name}") for name in METHODS}
+SPACE_MODULES = {name: importlib.import_module(m.space_module) for name, m in METHODS.items()}
 SPACES: dict[str, Any] = {}
 GRIDS: dict[str, dict[str, dict[str, Any]]] = {}
 METHOD_OF: dict[str, Method] = {}  # space or grid name -> the method it belongs to

@@ -12,8 +12,8 @@ from typing import Any
 
 import optuna
 
-from wsss.config import LAYERS
 from wsss.methods.drs import PLACEMENTS
+from wsss.options import LAYERS
 
 
 def controller(trial: optuna.Trial) -> dict[str, Any]:
@@ -37,8 +37,8 @@ def free_placement(trial: optuna.Trial) -> dict[str, Any]:
 
 def thresholds(trial: optuna.Trial) -> dict[str, Any]:
     """Pseudo-label object cue alpha and saliency background beta."""
-    trial.suggest_float("pseudo/alpha", 0.05, 0.5, step=0.05)
-    trial.suggest_float("pseudo/beta", 0.02, 0.4, step=0.02)
+    trial.suggest_float("pseudo_labels/alpha", 0.05, 0.5, step=0.05)
+    trial.suggest_float("pseudo_labels/beta", 0.02, 0.4, step=0.02)
     return {}
 
 

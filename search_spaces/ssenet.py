@@ -29,8 +29,8 @@ def random_walk(trial: optuna.Trial) -> dict[str, Any]:
 
 def confident(trial: optuna.Trial) -> dict[str, Any]:
     """The la/ha background powers of the CRF labels (SSE 4 / 24, psa 4 / 32)."""
-    trial.suggest_categorical("crf/la_power", [2.0, 4.0, 8.0])
-    trial.suggest_categorical("crf/ha_power", [16.0, 24.0, 32.0])
+    trial.suggest_categorical("crf_labels/la_power", [2.0, 4.0, 8.0])
+    trial.suggest_categorical("crf_labels/ha_power", [16.0, 24.0, 32.0])
     return {}
 
 

@@ -5,20 +5,24 @@
 Starts the MLflow UI for WSSS_HOME on 127.0.0.1 (a port the system picks; or uses the
 tracking server of ``MLFLOW_TRACKING_URI``), opens the study's trials view
 (``study.experiment.trials_url``) in headless Chromium (Debian's ``chromium`` package),
-checks that every trial's name and the ``objective`` column are on the rendered page, and
-saves a screenshot. Exit status 1 names what was missing. CI has no browser:
+checks that every trial's name and the ``objective`` column are on the rendered page, then
+the same view as charts (a chart per metric over the trials: ``-chart``) and a classifier
+stage run's training curves (``-curves``), and saves a screenshot of each. Exit status 1
+names what was missing. CI has no browser:
 tests/study/test_study.py checks the same through MLflow's REST API.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 from study.experiment import VIEW_TAG, trials_url
 from study.spec import Home
@@ -64,22 +68,53 @@ def check(study: str, out: Path, browser: str) -> list[str]:
         _, argv = commands(home, "127.0.0.1", 0, 0)[0]
         server = serve("MLflow", argv, env=server_env())
         base = server.url
+    stage = _trained_stage_run(experiment.experiment_id)
+    shots = {out: "", _beside(out, "chart"): "", _beside(out, "curves"): ""}
     try:
         _wait(base)
         url = trials_url(base, experiment.experiment_id)
-        dom = chromium(browser, url, "--dump-dom")
+        pages = {out: url, _beside(out, "chart"): f"{url}&compareRunsMode=CHART"}
+        if stage is not None:
+            # the metric page: one curve, train/loss over steps (the run page's charts
+            # render lazily, below the fold)
+            query = {"runs": [stage], "metric": "train/loss",
+                     "experiments": [experiment.experiment_id],
+                     "plot_metric_keys": ["train/loss"], "x_axis": "step"}
+            pages[_beside(out, "curves")] = f"{base}/#/metric?" + "&".join(
+                f"{k}={quote(v if k == 'x_axis' else json.dumps(v))}" for k, v in query.items())
         out.parent.mkdir(parents=True, exist_ok=True)
-        chromium(browser, url, f"--screenshot={out.resolve()}")
+        for shot, page in pages.items():
+            shots[shot] = chromium(browser, page, "--dump-dom")
+            chromium(browser, page, f"--screenshot={shot.resolve()}")
     finally:
         if server is not None:
             server.stop(10)
+    dom, chart, curves = shots.values()
     missing = [] if VIEW_TAG in experiment.tags else [f"the experiment tag {VIEW_TAG}"]
     missing += [f"trial name {n!r}" for n in names if n not in dom]
     if 'col-id="metrics.`objective`"' not in dom:  # the column itself, not the word
         missing.append("the objective column")
-    if not out.exists() or out.stat().st_size == 0:
-        missing.append(f"the screenshot {out}")
+    if "objective" not in chart:  # the chart view: one chart per metric over the trials
+        missing.append("a chart of the objective over the trials")
+    if stage is None:
+        missing.append("a training stage run (classifier) with a curve")
+    elif "train/loss" not in curves:
+        missing.append("the training curve (train/loss) of a classifier stage run")
+    missing += [f"the screenshot {p}" for p in shots if not p.exists() or not p.stat().st_size]
     return missing
+
+
+def _beside(out: Path, what: str) -> Path:
+    return out.with_name(f"{out.stem}-{what}{out.suffix}")
+
+
+def _trained_stage_run(experiment_id: str) -> str | None:
+    """A classifier stage run that trained (not a cache hit): the one whose curves to show."""
+    import mlflow
+
+    runs = mlflow.search_runs([experiment_id], filter_string="tags.kind = 'stage' and "
+                              "tags.stage = 'classifier' and tags.cache_hit = 'false'")
+    return None if runs.empty else str(runs.run_id.iloc[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print("missing from the runs page: " + "; ".join(missing), file=sys.stderr)
         return 1
-    print(f"runs page of {args.study}: every trial name and the objective column are shown; "
-          f"screenshot {args.out}")
+    print(f"runs page of {args.study}: every trial name and the objective column are shown, "
+          f"the objective charted over the trials and a classifier's training curve; "
+          f"screenshots {args.out} (-chart, -curves)")
     return 0
 
 

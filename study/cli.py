@@ -8,13 +8,15 @@ Subcommands import what they need when they run, so `wsss data ...` never pays f
     wsss config show [--config FILE] [key=value ...]
     wsss run [--config FILE] [--cache DIR] [--until STAGE] [key=value ...]
     wsss viz overlay STAGE_DIR [--n 6] [--split SPLIT] [--out PNG]
-    wsss study run [SPACE] [--grid drs1] [--samples N] [--objective pseudo/miou] [--profile quick]
+    wsss study run [SPACE] [--grid drs1] [--samples N] [--objective pseudo_labels/miou]
+                   [--profile quick]
+    wsss study plan [the arguments of study run] [--gpus N --gpu-type T]
     wsss study resume NAME | wsss study ls | wsss study show NAME
     wsss tables STUDY [--table drs1|drs2|drs3|sse1|sse2|thresholds|rw|all] [--format md|tex|csv]
     wsss reproduce [--paper drs|ssenet|all] [--profile quick] [--seeds 0 1 2] [key=value ...]
     wsss export STUDY OUT [--trial NAME|best] [--stage STAGE] [--register NAME]
     wsss ui [--host 127.0.0.1] [--mlflow-port 5000] [--optuna-port 8081]
-    wsss cache ls|du|verify|gc [--cache DIR] [--stage STAGE]
+    wsss cache ls|du|verify|gc [--cache DIR] [--stage STAGE] [--stale]
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def _viz_overlay(args: argparse.Namespace) -> int:
         return 2
     cfg = config.resolve(yaml_path=stage_dir / "config.yaml")
     layout = open_layout(cfg)
-    names = [r.name for r in records(cfg, layout, args.split or cfg.data.eval_split)[: args.n]]
+    names = [r.name for r in records(cfg, layout, args.split or cfg.data.score_split)[: args.n]]
     out = write_overlay(stage_dir, layout, names, Path(args.out or stage_dir / "overlay.png"),
                         gt_dir=cfg.scoring.gt_dir, scale=args.scale)
     print(f"wrote {out}")
@@ -144,7 +146,12 @@ def _cache(args: argparse.Namespace) -> int:
         print(f"{checked} entries checked, {len(bad)} bad in {cache.root}")
         return 1 if bad else 0
     if args.cache_command == "gc":
-        removed = cache.gc(stages=tuple(args.stage or ()))
+        current = None
+        if args.stale:
+            from wsss.pipeline import STAGES
+
+            current = {name: stage.version for name, stage in STAGES.items()}
+        removed = cache.gc(stages=tuple(args.stage or ()), current=current)
         print(f"removed {len(removed)} folder(s) from {cache.root}")
         return 0
     entries = cache.entries()
@@ -228,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     overlay = viz.add_parser("overlay", help="image | ground truth | maps | labels grid")
     overlay.add_argument("stage_dir", help="a stage output folder (holds config.yaml)")
     overlay.add_argument("--n", type=int, default=6, help="images (rows)")
-    overlay.add_argument("--split", help="split to draw from (default: data/eval_split)")
+    overlay.add_argument("--split", help="split to draw from (default: data/score_split)")
     overlay.add_argument("--scale", type=int, default=1, help="nearest-neighbour zoom")
     overlay.add_argument("--out", help="PNG path (default: STAGE_DIR/overlay.png)")
     overlay.set_defaults(func=_viz_overlay)
@@ -246,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "$WSSS_HOME/cache)")
         if name == "gc":
             cmd.add_argument("--stage", action="append", help="also delete this stage's entries")
+            cmd.add_argument("--stale", action="store_true", help="also delete the entries no "
+                             "run reads again: made by an older stage version, or of a stage "
+                             "since renamed (docs/usage.md, \"Names\")")
         if name == "verify":
             cmd.add_argument("--stage", action="append", help="only this stage's entries")
         cmd.set_defaults(func=_cache)

@@ -12,6 +12,7 @@ from typing import Any
 
 from study import runner  # runner.launch looked up at call time (tests stand in for it)
 from study.spec import Home, StudySpec
+from wsss.methods import METHODS, PLUGINS
 
 
 def _init_ray(home: Home) -> None:
@@ -28,8 +29,9 @@ def _init_ray(home: Home) -> None:
         ray.init(address="auto", log_to_driver=True)
         return
     env = {"RAY_CHDIR_TO_TRIAL_DIR": "0"}
-    if os.environ.get("OMP_WAIT_POLICY"):  # docs/performance.md: the trials get the user's
-        env["OMP_WAIT_POLICY"] = os.environ["OMP_WAIT_POLICY"]
+    # the trials get the user's OMP_WAIT_POLICY (docs/performance.md) and the methods kept
+    # outside this repository (wsss.methods.PLUGINS)
+    env.update({k: os.environ[k] for k in ("OMP_WAIT_POLICY", PLUGINS) if os.environ.get(k)})
     if os.environ.get("RAY_ADDRESS"):  # a cluster this machine belongs to
         ray.init(address="auto", runtime_env={"env_vars": env})
     else:
@@ -154,7 +156,7 @@ def _check_until(cfg: Any, objective: str, until: str) -> None:
     if f"/{REPORT}/" in objective and not cfg.oracle:
         raise ConfigError(f"the objective {objective} is scored on the held-out reporting split "
                           f"data/report_split={cfg.data.report_split!r}: select on "
-                          f"{objective.replace(f'/{REPORT}/', '/')} (data/val_split) instead, "
+                          f"{objective.replace(f'/{REPORT}/', '/')} (data/select_split) instead, "
                           "or set oracle=true to record the run as peeking")
     names = [n for n, _ in plan(cfg)]
     needed = stage_of_metric(objective).name
@@ -307,13 +309,14 @@ def study_show(args: argparse.Namespace) -> int:
 
 
 def _study_arguments(run: argparse.ArgumentParser) -> None:
-    """What `study run` and `study plan` take."""
+    """What `study run` and `study plan` take (method facts from ``wsss.methods``)."""
+    grids = ", ".join(g for m in METHODS.values() for g in m.grids)
+    objectives = " or ".join(f"{m.objective} ({m.title})" for m in METHODS.values())
     run.add_argument("space", nargs="?", default="drs", help="search space (search_spaces)")
-    run.add_argument("--grid", help="a paper table's grid instead (drs1, drs2, drs3, sse1, sse2, "
-                     "sse2-synthetic)")
+    run.add_argument("--grid", help=f"a paper table's grid instead: {grids}")
     run.add_argument("--samples", type=int, default=8, help="trials (a grid runs every point)")
-    run.add_argument("--objective", help="default: pseudo/miou (DRS) or rw/miou (SSENet); "
-                     "also cam/miou, seg/miou, seg/miou_crf")
+    run.add_argument("--objective", help=f"default: {objectives}; also cams/miou, "
+                     "evaluate/miou, evaluate/miou_crf")
     run.add_argument("--until", help="the last stage every trial runs (default: a grid runs "
                      "to the stage of the paper's numbers, evaluate for DRS; otherwise the "
                      "objective's)")

@@ -58,7 +58,7 @@ def network(stage: str, cfg: Any) -> str:
         return f"{cfg.evaluate.crf_recipe}/{_scale(cfg)}"
     if stage in ("segment", "evaluate"):
         return cfg.segment.arch
-    if stage == "classify" and cfg.classifier.ser_rate is not None:
+    if stage == "classifier" and cfg.classifier.ser_rate is not None:
         return f"{cfg.classifier.arch}+ser"  # two branches
     if stage == "cams":  # a pass at scale 2 costs 16 of one at 0.5: the recipe is the rate's
         scales = "/".join(f"{x:g}" for x in cfg.cams.scales)
@@ -100,11 +100,11 @@ def units(stage: str, cfg: Any, n: Mapping[str, int]) -> dict[str, float]:
     """A stage's work, {part: units}: "" on its device, "crf" on CPUs (evaluate's CRF)."""
     d = cfg.data
     train = n.get(d.train_split, 0)
-    maps = max(train, n.get(d.eval_split, 0))  # maps of train_split, which holds eval_split
+    maps = max(train, n.get(d.score_split, 0))  # maps of train_split, which holds score_split
     flips = 2 if cfg.cams.flip else 1
     if stage == "pretrain":
         return {"": cfg.pretrain.epochs * train if cfg.pretrain.source == "synthetic" else 0}
-    if stage == "classify":
+    if stage == "classifier":
         return {"": cfg.classifier.epochs * train}
     if stage == "cams":
         return {"": maps * len(cfg.cams.scales) * flips}
@@ -115,7 +115,7 @@ def units(stage: str, cfg: Any, n: Mapping[str, int]) -> dict[str, float]:
     if stage == "segment":
         return {"": cfg.segment.iterations * cfg.segment.batch_size}
     if stage == "evaluate":
-        scored = n.get(d.val_split, 0) + (n.get(d.report_split, 0) if d.report_split else 0)
+        scored = n.get(d.select_split, 0) + (n.get(d.report_split, 0) if d.report_split else 0)
         return {"": scored * (2 if cfg.evaluate.flip else 1),
                 **({"crf": scored} if cfg.evaluate.crf else {})}
     if stage == "crf_labels":

@@ -76,7 +76,7 @@ def trials_view(spec: StudySpec) -> dict[str, Any]:
     metrics = ["objective", *(m for stage, m, _ in STAGE_SCORES
                               if stage in ran and stage != "pretrain")]
     if "evaluate" in ran:  # the papers' number, on the selection and the held-out split
-        metrics += ["seg/miou_crf", "seg/report/miou_crf"]
+        metrics += ["evaluate/miou_crf", "evaluate/report/miou_crf"]
     varied = sorted({k for point in spec.grid_points.values() for k in point
                      if not k.startswith("choice/")})
     return {"searchFilter": "tags.kind = 'trial'", "orderByKey": _column("metrics", "objective"),

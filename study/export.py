@@ -30,7 +30,7 @@ from study.spec import Home
 NETWORKS = {"segment": ("segmenter.pt", "segmenter_from_config"),
             "affinity": ("affinity.pt", "affinity_from_config"),
             "refine": ("refiner.pt", "refiner_from_config"),
-            "classify": ("classifier.pt", "classifier_from_config")}
+            "classifier": ("classifier.pt", "classifier_from_config")}
 PAPERS = {"drs": "Kim, Han & Kim, Discriminative Region Suppression for Weakly-Supervised "
                  "Semantic Segmentation, AAAI 2021 (https://arxiv.org/abs/2103.07246)",
           "ssenet": "Wang et al., Self-supervised Scale Equivariant Network for Weakly "
@@ -109,7 +109,7 @@ def _card(spec: Any, row: Any, stage: str, entry: Any, metrics: dict[str, float]
     manifest = json.loads((entry.path / "manifest.json").read_text())
     method = str(row.get("params.method", "drs"))
     code = row.get("tags.wsss.git_commit") or row.get("tags.wsss.version") or "unknown"
-    final = {k: v for k, v in metrics.items() if k == spec.objective or k.startswith("seg/")}
+    final = {k: v for k, v in metrics.items() if k == spec.objective or k.startswith("evaluate/")}
     return "\n".join([
         f"# {row['tags.mlflow.runName']} ({spec.name})", "",
         f"The `{stage}` network of trial `{row['tags.mlflow.runName']}` of study `{spec.name}` "

@@ -3,7 +3,8 @@
 Each trial already prints one line per finished stage (``trainables.pipeline``); this Tune
 callback adds one summary line whenever a trial reports or ends:
 
-    [study drs1] 3/8 done, 1 running, 4 pending, 0 failed; best pseudo/miou 0.774 (drs=learnable)
+    [study drs1] 3/8 done, 1 running, 4 pending, 0 failed; best pseudo_labels/miou 0.774
+        (drs=learnable)
 """
 
 from __future__ import annotations

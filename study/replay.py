@@ -52,11 +52,13 @@ def load_points(study: str, home_cache: Path, objective: str,
     import mlflow
 
     from analysis.importance import STAGE_SCORES
+    from analysis.runs import current_names, current_stage
 
     headline = {stage: (metric, up) for stage, metric, up in STAGE_SCORES}
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     runs = mlflow.search_runs(experiment_names=[study])
+    runs = runs.rename(columns=current_names)  # an older study's records, as today's
     trials = runs[(runs["tags.kind"] == "trial") & (runs.status == "FINISHED")]
     stages = runs[runs["tags.kind"] == "stage"]
     points = {}
@@ -65,14 +67,15 @@ def load_points(study: str, home_cache: Path, objective: str,
         if final is None or not math.isfinite(final):
             continue
         own = stages[stages["tags.ray.trial_id"] == trial["tags.ray.trial_id"]]
-        own = own.sort_values("start_time")
+        own = own.sort_values("start_time").rename(columns=current_names)
         records = []
         for _, run in own.iterrows():
-            stage, key = run["tags.stage"], run["tags.cache_key"]
+            stage, key = current_stage(run["tags.stage"]), run["tags.cache_key"]
             metric, up = headline[stage]
             value = float(run.get(f"metrics.{metric}", math.nan))
             score = value if up else -value  # as trainables.pipeline.rung_score
-            records.append(StageRecord(stage, key, _produced_seconds(home_cache, stage, key,
+            folder = run["tags.stage"]  # the cache folder it was written to, then
+            records.append(StageRecord(stage, key, _produced_seconds(home_cache, folder, key,
                                                                      run), score))
         points[str(trial["params.choice/grid"])] = PointRecord(
             str(trial["params.choice/grid"]), tuple(records), float(final))

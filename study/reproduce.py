@@ -1,7 +1,8 @@
 """`wsss reproduce`: the papers' ablation tables and claims from one command.
 
-Runs, for every seed, one study per grid the paper's tables need (DRS: ``drs1``, ``drs2``,
-``drs3``; SSENet: ``sse1`` and ``sse2``, or ``sse2-synthetic`` on a synthetic profile), all
+Runs, for every seed, one study per grid the paper's tables need (its ``Method.tables``: DRS
+``drs1``, ``drs2``, ``drs3``; SSENet ``sse1`` and ``sse2``, ``sse2-synthetic`` on a synthetic
+profile), all
 sharing the stage cache, so a point two grids hold (Table 2's learnable row is Table 1's)
 is computed once. A study of that name that already finished is reused and an interrupted
 one resumed, so rerunning the command after a stop only computes what is missing; one made by
@@ -26,17 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from study.spec import Home, StudySpec
-
-# A paper's tables, each with the grid of the same name (sse2: see ``grids``)
-TABLES: dict[str, tuple[str, ...]] = {"drs": ("drs1", "drs2", "drs3"),
-                                      "ssenet": ("sse1", "sse2")}
-
-
-def grids(paper: str, profile: str) -> tuple[str, ...]:
-    """The grids a paper's tables need; SSENet's Table 2 has a 64-px variant for synthetic
-    profiles (the scale ranges x 64 / 448)."""
-    return tuple("sse2-synthetic" if g == "sse2" and profile != "voc" else g
-                 for g in TABLES[paper])
+from wsss.methods import METHODS
 
 
 def _spec(name: str, grid: str, seed: int, args: argparse.Namespace,
@@ -98,11 +89,11 @@ def reproduce(args: argparse.Namespace) -> int:
 
     home = Home.default()
     _split_seeds(args)
-    papers = list(TABLES) if args.paper == "all" else [args.paper]
+    papers = [m for m in METHODS if METHODS[m].tables] if args.paper == "all" else [args.paper]
     name = args.name or f"reproduce-{args.paper}-{args.profile}"
     studies, timings, start = [], [], time.perf_counter()
     for paper in papers:
-        for grid in grids(paper, args.profile):
+        for grid in METHODS[paper].table_grids(args.profile):
             for seed in args.seeds:
                 spec, known = _spec(f"{name}-{grid}-s{seed}", grid, seed, args, home)
                 study = spec.name
@@ -147,7 +138,6 @@ def write_report(name: str, papers: list[str], studies: list[str], home: Home,
     from analysis import claims, importance, report
     from analysis.runs import StudyNotFound, load_trials, mixed_commits
     from analysis.tables import builders
-    from wsss.methods import METHODS
 
     frames = []
     for study in studies:
@@ -160,7 +150,7 @@ def write_report(name: str, papers: list[str], studies: list[str], home: Home,
     if mixed:
         print(mixed, file=sys.stderr)
     tables = [builders()[key](df, METHODS[paper].objective)
-              for paper in papers for key in TABLES[paper]]
+              for paper in papers for key in METHODS[paper].tables]
     verdicts = claims.check(tables, papers)
     lines = [f"Studies ({len(studies)}, one per grid and seed): {', '.join(studies)}.",
              f"Wall time of this command: {seconds:.0f} s "
@@ -191,10 +181,10 @@ def _splits_line(df: Any) -> str:
     def named(key: str) -> str:
         return split_names(df, key) or "none"
 
-    held, select = named("data/report_split"), named("data/val_split")
-    return (f"Splits: pseudo-label mIoU on {named('data/eval_split')} (as both papers do); "
-            f"final mIoU selected on {select} (`seg/...`, what an objective may read) and "
-            f"reported on {held} (`seg/report/...`, held out, never selected on). A grid "
+    held, select = named("data/report_split"), named("data/select_split")
+    return (f"Splits: pseudo-label mIoU on {named('data/score_split')} (as both papers do); "
+            f"final mIoU selected on {select} (`evaluate/...`, what an objective may read) and "
+            f"reported on {held} (`evaluate/report/...`, held out, never selected on). A grid "
             "runs every point once, so nothing in these tables was selected on any split.")
 
 
@@ -207,7 +197,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     cmd = sub.add_parser("reproduce", help="run the grids of a paper's tables and write the "
                          "tables with the paper's claims checked")
-    cmd.add_argument("--paper", default="drs", choices=["drs", "ssenet", "all"])
+    papers = [m for m in METHODS if METHODS[m].tables]
+    cmd.add_argument("--paper", default="drs", choices=[*papers, "all"],
+                     help=f"whose tables: {', '.join(papers)} or all")
     cmd.add_argument("--profile", default="quick", help="dataset scale: quick, tiny, full, voc")
     cmd.add_argument("--preset", default="reference", help="reference (authors' code) or paper")
     cmd.add_argument("--seeds", nargs="+", default=["0"], help="config seeds (key=value items "

@@ -26,7 +26,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
     """A trial that ends before ``final_step`` (stopped by ASHA) is told PRUNED.
 
     Stock OptunaSearch tells COMPLETE with the early value, and TPE would then read a CAM
-    score as a final pseudo-label score (docs/architecture.md §1).
+    score as a final pseudo-label score (docs/architecture.md, "Layers and what each may import").
     """
 
     def __init__(self, *args: Any, final_step: int, step_key: str = "stage",

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wsss.keys import RENAMED_STAGES, current_name
+
 # a GPU study's trial only coordinates: it asks for each stage's result, and each stage is a
 # task with resources of its own (docs/architecture.md, "Resources on a cluster"). Ray wants
 # some resource for a trial; a hundredth of a CPU each keeps the GPU nodes' CPUs for stages
@@ -57,7 +59,7 @@ class StudySpec:
     # or the points themselves (name -> overrides), e.g. a search's best beside the paper's
     points: dict[str, dict[str, Any]] = field(default_factory=dict)
     samples: int = 8
-    objective: str = "pseudo/miou"
+    objective: str = "pseudo_labels/miou"
     until: str = ""  # the last stage every trial runs ("" = the objective's stage)
     overrides: dict[str, Any] = field(default_factory=dict)  # flat config keys for all trials
     concurrency: int = 0  # trials at once; 0 = auto (resources())
@@ -193,7 +195,15 @@ class Home:
         if not path.exists():
             known = sorted(p.stem for p in (self.root / "studies").glob("*.json"))
             raise KeyError(f"no study named {name!r} under {self.root}; known: {known}")
-        return StudySpec(**json.loads(path.read_text()))
+        saved = json.loads(path.read_text())
+        # a study saved before names were unified, read under today's (wsss.keys.RENAMED)
+        saved["objective"] = current_name(saved.get("objective", ""))
+        saved["overrides"] = {current_name(k): v for k, v in saved.get("overrides", {}).items()}
+        saved["points"] = {p: {current_name(k): v for k, v in over.items()}
+                           for p, over in saved.get("points", {}).items()}
+        saved["rungs"] = [RENAMED_STAGES.get(r, r) for r in saved.get("rungs", [])]
+        saved["until"] = RENAMED_STAGES.get(saved.get("until", ""), saved.get("until", ""))
+        return StudySpec(**saved)
 
     def save(self, spec: StudySpec) -> None:
         self.spec_path(spec.name).parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,22 @@ def test_code_cites_only_documents_in_the_repository() -> None:
     assert cited == []
     for doc in ("method.md", "architecture.md", "adding-a-method.md", "synthetic.md"):
         assert (REPO / "docs" / doc).exists()
+
+
+def test_docs_are_cited_by_heading_and_the_headings_exist() -> None:
+    """A section number breaks silently when a document is renumbered; a heading's words are
+    found with grep and checked here: ``docs/method.md, "Random walk"`` (or ``docs/x.md:
+    "A", "B"``) names a heading, or a bold item, of that document."""
+    cite = re.compile(r'docs/([\w-]+\.md)(?:,|:) ((?:"[^"\n]+"(?:, )?)+)')
+    missing, numbered = [], []
+    for folder in ("wsss", "study", "trainables", "analysis", "search_spaces", "benchmarks"):
+        for path in (REPO / folder).rglob("*.py"):
+            text = path.read_text()
+            if re.search(r"docs/[\w-]+\.md §|\(docs §", text):
+                numbered.append(str(path.relative_to(REPO)))
+            for doc, names in cite.findall(re.sub(r"\n\s*(#\s*)?", " ", text)):
+                body = (REPO / "docs" / doc).read_text()
+                titles = re.findall(r"^#+ (.*)$", body, re.M) + re.findall(r"\*\*(.+?)\*\*", body)
+                missing += [f"{path.name}: {doc} {n}" for n in re.findall(r'"([^"]+)"', names)
+                            if not any(n.split(":")[0] in t for t in titles)]
+    assert numbered == [] and missing == []

@@ -20,7 +20,7 @@ GPU_MEASURED_SECONDS = "gpu_measured_seconds"  # the held GPU-seconds whose busy
 @dataclass(frozen=True)
 class StudyContext:
     name: str
-    objective: str  # e.g. "pseudo/miou"; the last report's "score" is its value
+    objective: str  # e.g. "pseudo_labels/miou"; the last report's "score" is its value
     base: dict[str, Any]  # flat config keys common to all trials (profile, data/root, ...)
     cache_root: str  # shared storage on a cluster
     tracking_uri: str  # absolute sqlite URI locally, the head's mlflow server on a cluster

@@ -20,23 +20,19 @@ from trainables.execution import Placement
 from wsss.cache import MANIFEST, CacheEntry
 from wsss.engine import CURVE
 from wsss.keys import flatten
+from wsss.methods import METHODS
 
 log = logging.getLogger(__name__)
 STUDY_RUN = "wsss.study_run_id"  # a trial run's tag: the study run holding its tables
 STOPPED = "wsss.stopped_at_rung"  # a trial run's tag: halted by the scheduler, not failed
 
 
-# how a varied key reads in a trial run's name (the rest: the key's last part)
-SHORT = {"classifier/drs": "drs", "classifier/drs_delta": "δ", "classifier/drs_layers": "layers",
-         "classifier/ser_rate": "r", "classifier/scale_range": "scales", "pseudo/alpha": "α",
-         "pseudo/beta": "β", "random_walk/beta": "rw β", "random_walk/steps": "t",
-         "refine/enabled": "refine"}
-
-
 def run_name(trial_config: Mapping[str, Any]) -> str:
     """A trial's name in MLflow from what it varies within its study, e.g.
-    ``drs=constant δ=0.55 α=0.2`` (a choice's label stands for the values it expands to)."""
+    ``drs=constant δ=0.55 α=0.2`` (a choice's label stands for the values it expands to; a
+    key reads as its method's short name for it, else as its last part)."""
     flat = flatten(trial_config)
+    short = {k: v for m in METHODS.values() for k, v in m.short_names.items()}
     labels = {k.removeprefix("choice/"): v for k, v in flat.items() if k.startswith("choice/")}
     parts = []
     for key, value in flat.items():
@@ -44,7 +40,7 @@ def run_name(trial_config: Mapping[str, Any]) -> str:
             continue
         leaf = key.split("/")[-1]
         shown = labels.get(leaf, value)
-        parts.append(f"{SHORT.get(key, leaf)}={_short(shown)}")
+        parts.append(f"{short.get(key, leaf)}={_short(shown)}")
     return " ".join(parts)[:250]
 
 

@@ -5,9 +5,9 @@ One place names each output, so stages never import each other to share a file n
 ==================  =============================================  ==========================
 stage               output (inside its cache folder)               read by
 ==================  =============================================  ==========================
-pretrain            ``backbone.pt``                                classify, refine, affinity,
+pretrain            ``backbone.pt``                                classifier, refine, affinity,
                                                                    segment
-classify            ``classifier.pt``                              cams
+classifier            ``classifier.pt``                              cams
 cams, refine        ``maps/<name>.wmap`` (present classes only)    refine, pseudo_labels,
                                                                    crf_labels, random_walk
 crf_labels          ``marginals/<name>.wmap`` (la then ha)         affinity
@@ -39,8 +39,9 @@ from PIL import Image
 from wsss.data.layout import voc_palette
 from wsss.models.affinity import AffinityNet
 from wsss.models.classifier import Classifier, build_classifier
-from wsss.models.deeplab import build_segmenter
+from wsss.models.deeplab import Segmenter, build_segmenter
 from wsss.models.refine import Refiner, build_refiner
+from wsss.options import PipelineConfig
 from wsss.runtime import load_torch, place, shareable
 
 BACKBONE = "backbone.pt"
@@ -58,21 +59,21 @@ _PALETTE = voc_palette()
 # networks: built from the config, loaded from a stage folder
 
 
-def classifier_from_config(cfg: Any, num_classes: int) -> Classifier:
+def classifier_from_config(cfg: PipelineConfig, num_classes: int) -> Classifier:
     c = cfg.classifier
     return build_classifier(c.arch, num_classes, drs=c.drs, drs_delta=c.drs_delta,
                             drs_layers=c.drs_layers)
 
 
-def refiner_from_config(cfg: Any, num_classes: int) -> Refiner:
+def refiner_from_config(cfg: PipelineConfig, num_classes: int) -> Refiner:
     return build_refiner(cfg.classifier.arch, num_classes)
 
 
-def affinity_from_config(cfg: Any, num_classes: int) -> AffinityNet:
+def affinity_from_config(cfg: PipelineConfig, num_classes: int) -> AffinityNet:
     return AffinityNet(build_classifier(cfg.classifier.arch, num_classes), cfg.affinity.dims)
 
 
-def segmenter_from_config(cfg: Any, num_classes: int) -> nn.Module:
+def segmenter_from_config(cfg: PipelineConfig, num_classes: int) -> Segmenter:
     s = cfg.segment
     return build_segmenter(s.arch, num_classes + 1, rates=s.aspp_rates, msc=s.msc)
 
@@ -129,7 +130,7 @@ def load_backbone(model: nn.Module, path: Path, *, layers: tuple[str, ...] | Non
 # re-thresholds cached maps pays per image (docs/performance.md); zlib's checksum catches a
 # damaged payload.
 _MAGIC, _HEADER = b"WMAP", struct.Struct("<4sBBHHH")
-_DTYPES = {0: np.dtype(np.uint8), 1: np.dtype("<f2")}
+_DTYPES: dict[int, np.dtype] = {0: np.dtype(np.uint8), 1: np.dtype("<f2")}
 
 
 def maps_path(folder: Path, name: str) -> Path:

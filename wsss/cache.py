@@ -230,10 +230,23 @@ class StageCache:
             out.append(info)
         return out
 
-    def gc(self, *, stages: tuple[str, ...] = (), partial: bool = True) -> list[Path]:
+    def gc(self, *, stages: tuple[str, ...] = (), partial: bool = True,
+           current: Mapping[str, str] | None = None) -> list[Path]:
         """Remove abandoned ``.partial`` folders nobody is computing (their lock is free), and,
-        if ``stages`` are named, every published entry of those stages. Returns what went."""
+        if ``stages`` are named, every published entry of those stages; given ``current``
+        ({stage: code version}), also every entry no key can reach again: of a stage not in
+        it (a renamed one) or made by another version of its code. Returns what went."""
         removed = []
+        versions = dict(current or {})
+        for entry in sorted(self.root.glob(f"*/*/{MANIFEST}")) if current else []:
+            stage = entry.parent.parent.name
+            try:
+                version = json.loads(entry.read_text()).get("version")
+            except ValueError:
+                continue  # unreadable: `wsss cache verify` reports it
+            if stage not in versions or version not in (None, versions[stage]):
+                shutil.rmtree(entry.parent)
+                removed.append(entry.parent)
         for folder in sorted(self.root.glob("*/*.partial")) if partial else []:
             key = folder.name.removesuffix(".partial")
             with open(folder.parent / f"{key}.lock", "a") as fh:

@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from wsss import progress
+from wsss.data.datasets import ClassificationDataset
 from wsss.data.transforms import ResizeSquare
-from wsss.data.voc import ClassificationDataset, Record, VocLayout
+from wsss.data.voc import Record, VocLayout
 from wsss.ops.classification import exact_match, mean_average_precision
 from wsss.runtime import (
     Report,
@@ -204,7 +205,7 @@ def last_metrics(history: list[dict[str, float]]) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# multi-label classification (pretrain, classify)
+# multi-label classification (pretrain, classifier)
 
 
 def classification_step(model: nn.Module, device: torch.device):

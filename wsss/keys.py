@@ -1,6 +1,6 @@
 """The `/`-key vocabulary: flatten/unflatten, typed construction, YAML and CLI overrides.
 
-Kept apart from the dataclasses in ``config.py`` so that file reads as the list of options.
+Kept apart from the dataclasses in ``options.py`` so that file reads as the list of options.
 """
 
 from __future__ import annotations
@@ -19,6 +19,24 @@ SEP = "/"
 
 class ConfigError(ValueError):
     """An unknown key, a wrong type or an out-of-range value; the message names the key."""
+
+
+# Names before a stage's name, config section and metric prefix became one word
+# (docs/usage.md, "Names"): an older study's MLflow records and specs are read under the new
+# names; a config that still uses an old key is told the new one.
+RENAMED = {"cls/": "classifier/", "cam/": "cams/", "pseudo/": "pseudo_labels/",
+           "crf/": "crf_labels/", "aff/": "affinity/", "rw/": "random_walk/",
+           "seg/": "evaluate/", "data/eval_split": "data/score_split",
+           "data/val_split": "data/select_split"}
+RENAMED_STAGES = {"classify": "classifier"}
+
+
+def current_name(key: str) -> str:
+    """``key`` (a config key or a metric name) under today's names; unchanged if current."""
+    for old, new in RENAMED.items():
+        if key == old or (old.endswith(SEP) and key.startswith(old)):
+            return new + key[len(old):]
+    return key
 
 
 def check(ok: bool, key: str, message: str) -> None:
@@ -87,7 +105,7 @@ def build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
         if dataclasses.is_dataclass(kind):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{key}: expected a section of keys, got {value!r}")
-            kwargs[name] = build(kind, value, key + SEP)
+            kwargs[name] = build(typing.cast(type, kind), value, key + SEP)
         else:
             kwargs[name] = coerce(value, kind, key)
     try:

@@ -18,9 +18,10 @@ import torch
 
 from wsss import engine, progress
 from wsss.artifacts import load_maps, maps_path, save_maps
+from wsss.data.datasets import InferenceDataset
 from wsss.data.splits import records
 from wsss.data.transforms import ResizeSquare
-from wsss.data.voc import InferenceDataset, Record, VocLayout, load_mask
+from wsss.data.voc import Record, VocLayout, load_mask
 from wsss.ops.cam import (
     background_sweep_predictions,
     multi_scale_maps,
@@ -28,6 +29,7 @@ from wsss.ops.cam import (
     resize_maps,
 )
 from wsss.ops.metrics import ConfusionMatrix
+from wsss.options import PipelineConfig
 
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 13))  # 0.05 .. 0.60
 
@@ -38,7 +40,7 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
             "name": [i["name"] for i in items], "size": [i["size"] for i in items]}
 
 
-def inference_batches(cfg: Any, layout: VocLayout, recs: Sequence[Record],
+def inference_batches(cfg: PipelineConfig, layout: VocLayout, recs: Sequence[Record],
                       batch_size: int):
     """Batches of squashed images (or single images at their own size)."""
     size = cfg.cams.input_size
@@ -48,9 +50,9 @@ def inference_batches(cfg: Any, layout: VocLayout, recs: Sequence[Record],
                          collate=collate)
 
 
-def write_maps(net, cfg: Any, layout: VocLayout, recs: Sequence[Record],
+def write_maps(net, cfg: PipelineConfig, layout: VocLayout, recs: Sequence[Record],
                folder: Path, device: torch.device, *, relu: bool, normalize: bool,
-               store: str, fusion: str | None = None,
+               store: Literal["uint8", "float16"], fusion: str | None = None,
                to_original: Literal["after_fusion", "per_scale", "never"] = "after_fusion",
                ) -> None:
     """Multi-scale maps of every record into ``folder``: fused at the input size and resized
@@ -58,7 +60,7 @@ def write_maps(net, cfg: Any, layout: VocLayout, recs: Sequence[Record],
     size and then fused (``per_scale``, DRS's refined maps), or left at the input size
     (``never``: DRS's refinement targets, ``localization_map_gen.py``)."""
     cam = cfg.cams
-    kwargs = dict(scales=cam.scales, fusion=fusion or cam.fusion, flip=cam.flip,
+    kwargs: dict[str, Any] = dict(scales=cam.scales, fusion=fusion or cam.fusion, flip=cam.flip,
                   align_corners=cam.align_corners, relu=relu, normalize=normalize,
                   head_upsample=cam.head_upsample, input_resize=cam.input_resize)
     done = 0
@@ -79,7 +81,7 @@ def write_maps(net, cfg: Any, layout: VocLayout, recs: Sequence[Record],
             save_maps(maps_path(folder, name), maps.numpy(), present, store)
 
 
-def score_maps(cfg: Any, layout: VocLayout, folder: Path,
+def score_maps(cfg: PipelineConfig, layout: VocLayout, folder: Path,
                prefix: str) -> tuple[dict[str, float], dict[str, float]]:
     """Best-threshold mIoU of the CAM-only prediction on the eval split (a reported metric,
     never used to select a model)."""
@@ -87,7 +89,7 @@ def score_maps(cfg: Any, layout: VocLayout, folder: Path,
     fixed = cfg.cams.bg_score
     thresholds = THRESHOLDS + (() if fixed is None else (fixed,))  # the sweep, then Eq. 3's
     cms = [ConfusionMatrix(c + 1) for _ in thresholds]
-    for rec in records(cfg, layout, cfg.data.eval_split):
+    for rec in records(cfg, layout, cfg.data.score_split):
         maps = load_maps(maps_path(folder, rec.name), c)
         gt = load_mask(layout.mask_path(rec.name, cfg.scoring.gt_dir), c, maps.shape[1:])
         for cm, pred in zip(cms, background_sweep_predictions(maps, thresholds), strict=True):

@@ -2,18 +2,20 @@
 
     pretrain -> <the method's weak-label chain> -> [segment -> evaluate]
 
-DRS's chain is classify -> cams -> [refine] -> pseudo_labels; SSENet's classify (SER) ->
+DRS's chain is classifier -> cams -> [refine] -> pseudo_labels; SSENet's classifier (SER) ->
 cams -> crf_labels -> affinity -> random_walk (``wsss.methods``). With ``segment/labels=gt``
 (the upper bound) there is no chain: pretrain -> segment -> evaluate.
 
 A stage's cache key hashes the config fields it declares it reads (``Stage.reads``, less
 the fields marked ``OUTSIDE_KEY``), its upstream keys, the dataset fingerprint and its code
-version (docs/architecture.md §3), so a trial that changes only ``pseudo/alpha`` reuses the
-trained classifier and its maps, and every configuration of a sweep shares one ``pretrain``.
+version (docs/architecture.md, "The stage cache"), so a trial that changes only
+``pseudo_labels/alpha`` reuses the trained classifier and its maps, and every configuration of a
+sweep shares one ``pretrain``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,13 +27,13 @@ from wsss.config import PipelineConfig, dump_yaml, flatten, outside_key_fields
 from wsss.data.check import preflight
 from wsss.data.splits import open_layout
 from wsss.data.voc import VocLayout, dataset_fingerprint
-from wsss.methods import METHODS, Step
+from wsss.methods import Step, method_of
 from wsss.runtime import fit_threads
 from wsss.stages import (
     Stage,
     affinity,
     cams,
-    classify,
+    classifier,
     crf_labels,
     evaluate,
     pretrain,
@@ -42,7 +44,7 @@ from wsss.stages import (
 )
 
 STAGES: dict[str, Stage] = {m.STAGE.name: m.STAGE for m in (
-    pretrain, classify, cams, refine, pseudo_labels, crf_labels, affinity, random_walk,
+    pretrain, classifier, cams, refine, pseudo_labels, crf_labels, affinity, random_walk,
     segment, evaluate)}
 OUTSIDE_KEY = outside_key_fields()
 
@@ -52,7 +54,7 @@ def plan(cfg: PipelineConfig) -> list[Step]:
     steps: list[Step] = [("pretrain", {})]
     segment_inputs = {"pretrain": "pretrain"}
     if not (cfg.segment.enabled and cfg.segment.labels == "gt"):  # weak labels needed
-        chain, labels = METHODS[cfg.method].weak_labels(cfg)
+        chain, labels = method_of(cfg.method).weak_labels(cfg)
         steps += chain
         segment_inputs["labels"] = labels
     if cfg.segment.enabled:
@@ -61,13 +63,12 @@ def plan(cfg: PipelineConfig) -> list[Step]:
 
 
 def stage_of_metric(metric: str) -> Stage:
-    """The stage whose metrics carry ``metric``'s prefix (``pseudo/miou`` -> pseudo_labels)."""
+    """The stage whose metrics carry ``metric``'s prefix: its name (``cams/miou`` -> cams)."""
     prefix = metric.split("/")[0]
-    for stage in STAGES.values():
-        if stage.prefix == prefix:
-            return stage
-    known = sorted(s.prefix for s in STAGES.values())
-    raise KeyError(f"{metric!r}: no stage reports metrics under {prefix!r}/; known: {known}")
+    if prefix in STAGES:
+        return STAGES[prefix]
+    raise KeyError(f"{metric!r}: no stage reports metrics under {prefix!r}/; known: "
+                   f"{sorted(STAGES)}")
 
 
 def key_fields(cfg: PipelineConfig, stage: Stage) -> dict[str, Any]:
@@ -136,8 +137,7 @@ def run_pipeline(
             # stage task computes
             with cache.claimed(name, key):
                 entry = cache.get(name, key) or execute(
-                    stage, lambda n=name, k=key, c=compute, m=manifest:
-                    cache.compute(n, k, c, m))
+                    stage, functools.partial(cache.compute, name, key, compute, manifest))
         done[name] = entry
         on_stage(entry)
         if name == until:

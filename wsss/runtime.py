@@ -33,7 +33,8 @@ def place(model: torch.nn.Module, device: torch.device, channels_last: bool) -> 
     """``model`` on ``device``, its 4-D weights channels-last if asked: convolutions then
     run (and hand on) NHWC activations whatever the input's layout."""
     if channels_last:
-        return model.to(device, memory_format=torch.channels_last)
+        # torch's stub lacks this overload of Module.to
+        return model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model.to(device)
 
 
@@ -167,7 +168,7 @@ def shareable(path: str | Path) -> None:
     os.chmod(path, 0o666 & ~_UMASK)
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
 class Interrupt(Exception):
@@ -177,7 +177,8 @@ def _png(array: Any, palette: bool) -> bytes:
     return buf.getvalue()
 
 
-def write_tar(path: Path, files: dict[str, bytes], mode: str = "w") -> Path:
+def write_tar(path: Path, files: dict[str, bytes],
+              mode: Literal["w", "w:gz"] = "w") -> Path:
     import io
     import tarfile
 

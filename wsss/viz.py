@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -21,6 +20,7 @@ from wsss.artifacts import load_maps, maps_path
 from wsss.data.layout import voc_palette
 from wsss.data.splits import records
 from wsss.data.voc import VocLayout, load_image, load_mask
+from wsss.options import PipelineConfig
 
 _PALETTE = np.array(voc_palette(), dtype=np.uint8).reshape(256, 3)
 
@@ -41,8 +41,8 @@ def overlay_row(image: np.ndarray, gt: np.ndarray | None, maps: np.ndarray | Non
     cells = [image]
     if gt is not None:
         cells.append(colour_labels(gt))
-    for c in classes if maps is not None else ():
-        cells.append((0.5 * image + 0.5 * heat(maps[c])).astype(np.uint8))
+    if maps is not None:
+        cells += [(0.5 * image + 0.5 * heat(maps[c])).astype(np.uint8) for c in classes]
     if labels is not None:
         cells.append(colour_labels(labels))
     return np.concatenate(cells, axis=1)
@@ -69,15 +69,16 @@ def write_overlay(stage_dir: Path, layout: VocLayout, names: Sequence[str], out:
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
     grid = Image.fromarray(np.concatenate(rows, axis=0))
     if scale > 1:
-        grid = grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST)
+        grid = grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
     out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(out)
     return out
 
 
-def write_stage_overlay(cfg: Any, layout: VocLayout, out_dir: Path, count: int = 6) -> None:
+def write_stage_overlay(cfg: PipelineConfig, layout: VocLayout, out_dir: Path,
+                        count: int = 6) -> None:
     """``overlay.png`` of the first scored images, for a person and for MLflow artifacts."""
-    names = [r.name for r in records(cfg, layout, cfg.data.eval_split)[:count]]
+    names = [r.name for r in records(cfg, layout, cfg.data.score_split)[:count]]
     scale = max(1, 256 // max(1, cfg.cams.input_size or 256))  # small synthetic images
     write_overlay(out_dir, layout, names, out_dir / "overlay.png",
                   gt_dir=cfg.scoring.gt_dir, scale=scale)

@@ -5,24 +5,24 @@ from it, built on the meta device (no memory, no computation)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from wsss.data.voc import DataError
+from wsss.options import PipelineConfig
 from wsss.runtime import load_torch
 
 
-def expected_pretrain(cfg: Any) -> tuple[Path, dict[str, torch.Size], str]:
+def expected_pretrain(cfg: PipelineConfig) -> tuple[Path, dict[str, torch.Size], str]:
     """(file, {tensor: shape}, what needs it) for ``pretrain/source=file``: torchvision's
     VGG16 or ResNet-50/101 names, or psa's ResNet-38 (the classifier's trunk names)."""
-    from wsss.models.classifier import build_classifier
+    from wsss.models.classifier import build_trunk
 
     arch = cfg.classifier.arch
     path = Path(cfg.pretrain.weights_file).expanduser()
     with torch.device("meta"):
         if arch == "resnet38":
-            shapes = {k: v.shape for k, v in build_classifier(arch, 1).trunk.state_dict().items()}
+            shapes = {k: v.shape for k, v in build_trunk(arch).state_dict().items()}
         elif arch in ("resnet50", "resnet101", "vgg16_d1"):
             import torchvision
 
@@ -35,7 +35,8 @@ def expected_pretrain(cfg: Any) -> tuple[Path, dict[str, torch.Size], str]:
     return path, shapes, f"classifier/arch={arch}'s trunk"
 
 
-def expected_segment(cfg: Any, num_classes: int) -> tuple[Path, dict[str, torch.Size], str]:
+def expected_segment(cfg: PipelineConfig,
+                     num_classes: int) -> tuple[Path, dict[str, torch.Size], str]:
     """(file, {tensor: shape}, what needs it) for ``segment/init=file``: the whole network."""
     from wsss.artifacts import segmenter_from_config
 

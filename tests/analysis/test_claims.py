@@ -30,13 +30,14 @@ def _drs_frame(rows: list[tuple[dict, float]]) -> pd.DataFrame:
     for i, (params, value) in enumerate(rows):
         out.append({"run_id": str(i), "method": "drs", "classifier/drs_layers": ALL,
                     "refine/enabled": False, "seed": 0, **params,
-                    "metrics.pseudo/miou": value, "metrics.seg/miou_crf": value - 0.1})
+                    "metrics.pseudo_labels/miou": value, "metrics.evaluate/miou_crf": value - 0.1})
     return pd.DataFrame(out)
 
 
 def _tables(df: pd.DataFrame) -> dict[str, object]:
-    return {"drs1": drs_table1(df, "pseudo/miou"), "drs2": drs_table2(df, "pseudo/miou"),
-            "drs3": drs_table3(df, "pseudo/miou")}
+    return {"drs1": drs_table1(df, "pseudo_labels/miou"), "drs2": drs_table2(df,
+                                                                             "pseudo_labels/miou"),
+            "drs3": drs_table3(df, "pseudo_labels/miou")}
 
 
 def test_drs_claims_read_the_final_metric_and_follow_the_cells() -> None:
@@ -53,9 +54,9 @@ def test_drs_claims_read_the_final_metric_and_follow_the_cells() -> None:
         ({**const, "classifier/drs_delta": 0.55, "refine/enabled": True}, 0.79),  # worse
     ])
     tables = _tables(df)
-    results = {c.text: v for c, v in claims.check(list(tables.values()), ["drs"])}
+    results = {c.text: v for _, c, v in claims.check(list(tables.values()), ["drs"])}
     beats_none = results["DRS at an intermediate δ (0.55) beats no DRS"]
-    # on seg/miou_crf (value - 0.1): 70.0 vs 60.0
+    # on evaluate/miou_crf (value - 0.1): 70.0 vs 60.0
     assert beats_none.status == HOLDS and beats_none.evidence.startswith("δ 0.55 70.0 vs no")
     assert results["δ = 0.4 is worse than the best δ"].status == FAILS  # 0.4 beats 0.55, 0.9
     # "worst of all" needs every controller: δ 0.8-0.5 were not run
@@ -73,8 +74,8 @@ def test_delta_04_against_the_best_other_delta() -> None:
                      for d, v in ((0.55, 0.80), (0.6, 0.83), (0.4, 0.82), (0.9, 0.81),
                                   (0.8, 0.815), (0.7, 0.82), (0.5, 0.83))]
                     + [({"classifier/drs": "learnable"}, 0.84)])
-    v = claims.check([drs_table1(df, "pseudo/miou")], ["drs"])
-    by_text = {c.text: r for c, r in v}
+    v = claims.check([drs_table1(df, "pseudo_labels/miou")], ["drs"])
+    by_text = {c.text: r for _, c, r in v}
     verdict = by_text["δ = 0.4 is worse than the best δ"]
     assert verdict.status == HOLDS and verdict.evidence.startswith("best δ = 0.60 73.0 vs δ 0.40")
     worst = by_text["weak suppression (δ = 0.9) is the worst controller"]
@@ -87,10 +88,10 @@ def test_ssenet_claims_with_seeds() -> None:
         for rate, cam, rw in ((None, 0.50, 0.60), (0.6, 0.52, 0.62), (0.5, 0.53, 0.63),
                               (0.4, 0.53, 0.635), (0.3, 0.54, 0.66), (0.2, 0.51, 0.64)):
             rows.append({"run_id": f"{seed}{rate}", "method": "ssenet", "seed": seed,
-                         "classifier/ser_rate": rate, "metrics.cam/miou": cam + jitter,
-                         "metrics.rw/miou": rw + jitter})
-    table = sse_table1(pd.DataFrame(rows), "rw/miou")
-    by_text = {c.text: v for c, v in claims.check([table], ["ssenet"])}
+                         "classifier/ser_rate": rate, "metrics.cams/miou": cam + jitter,
+                         "metrics.random_walk/miou": rw + jitter})
+    table = sse_table1(pd.DataFrame(rows), "random_walk/miou")
+    by_text = {c.text: v for _, c, v in claims.check([table], ["ssenet"])}
     assert by_text["SER beats the baseline at every r (CAM)"].status == HOLDS
     assert by_text["the random walk adds to every row"].status == HOLDS
     assert by_text["r = 0.3 is best (CAM + rw)"].status == HOLDS
@@ -101,5 +102,5 @@ def test_ssenet_claims_with_seeds() -> None:
 @pytest.mark.parametrize("key", ["drs1", "drs2", "drs3"])
 def test_claims_on_empty_tables_are_not_measured(key: str) -> None:
     tables = _tables(_drs_frame([]).reindex(columns=["method"]))
-    for _, verdict in claims.check([tables[key]], ["drs"]):
+    for _, _, verdict in claims.check([tables[key]], ["drs"]):
         assert verdict.status == UNMEASURED

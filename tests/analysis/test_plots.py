@@ -28,7 +28,7 @@ def _filled(table):
 
 @pytest.mark.parametrize("key", list(BUILDERS))
 def test_one_axis_and_no_colliding_tick_labels(key: str) -> None:
-    table = _filled(BUILDERS[key](pd.DataFrame({"method": []}), "pseudo/miou"))
+    table = _filled(BUILDERS[key](pd.DataFrame({"method": []}), "pseudo_labels/miou"))
     fig = plots.figure(table)
     try:
         assert len(fig.axes) == 1  # no twinx

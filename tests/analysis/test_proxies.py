@@ -34,14 +34,14 @@ def test_top_k_holds_best() -> None:
 def test_rows_orient_losses_and_skip_what_does_not_vary() -> None:
     df = pd.DataFrame({
         "metrics.pretrain/val/map": [0.5] * 4,  # shared by every configuration
-        "metrics.cam/miou": [0.4, 0.5, 0.6, 0.7],
+        "metrics.cams/miou": [0.4, 0.5, 0.6, 0.7],
         "metrics.refine/miou": [0.5, None, None, 0.6],  # only some trials refine
         "metrics.segment/final_loss": [0.9, 0.7, 0.5, 0.3],  # lower is better
-        "metrics.seg/miou_crf": [0.50, 0.55, 0.60, 0.65]})
+        "metrics.evaluate/miou_crf": [0.50, 0.55, 0.60, 0.65]})
     rows = {r.metric: r for r in proxy_rows(df)}
-    assert set(rows) == {"cam/miou", "-segment/final_loss"}
-    assert rows["cam/miou"].spearman == pytest.approx(1.0)
+    assert set(rows) == {"cams/miou", "-segment/final_loss"}
+    assert rows["cams/miou"].spearman == pytest.approx(1.0)
     assert rows["-segment/final_loss"].kendall == pytest.approx(1.0)
-    assert rows["cam/miou"].top_k == {1: True, 3: True, 5: True} and rows["cam/miou"].n == 4
+    assert rows["cams/miou"].top_k == {1: True, 3: True, 5: True} and rows["cams/miou"].n == 4
     text = markdown(list(rows.values()))
-    assert "| cam/miou | 4 | +1.00 | +1.00 | yes | yes | yes |" in text
+    assert "| cams/miou | 4 | +1.00 | +1.00 | yes | yes | yes |" in text

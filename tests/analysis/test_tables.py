@@ -47,22 +47,23 @@ def _fill_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     mlflow.set_tracking_uri(uri)
     _experiment(tmp_path / "home", "s")
     with mlflow.start_run(tags={"kind": "study"}) as study:
-        mlflow.log_params({"study/objective": "pseudo/miou"})
+        mlflow.log_params({"study/objective": "pseudo_labels/miou"})
     sid = study.info.run_id
     for seed, v in ((0, 0.70), (1, 0.74)):
         _trial(sid, {"classifier/drs": "learnable", "classifier/drs_layers": ALL, "seed": seed,
-                     "pseudo/alpha": 0.2, "pseudo/beta": 0.2}, {"pseudo/miou": v})
+                     "pseudo_labels/alpha": 0.2, "pseudo_labels/beta": 0.2},
+               {"pseudo_labels/miou": v})
     _trial(sid, {"classifier/drs": "constant", "classifier/drs_delta": 0.55,
-                 "classifier/drs_layers": ALL, "seed": 0, "pseudo/alpha": 0.3,
-                 "pseudo/beta": 0.2}, {"pseudo/miou": 0.77, "seg/miou": 0.71})
+                 "classifier/drs_layers": ALL, "seed": 0, "pseudo_labels/alpha": 0.3,
+                 "pseudo_labels/beta": 0.2}, {"pseudo_labels/miou": 0.77, "evaluate/miou": 0.71})
     _trial(sid, {"classifier/drs": "constant", "classifier/drs_delta": 0.35,
-                 "classifier/drs_layers": ALL, "seed": 0}, {"pseudo/miou": 0.60})
+                 "classifier/drs_layers": ALL, "seed": 0}, {"pseudo_labels/miou": 0.60})
     _trial(sid, {"classifier/drs": "none", "classifier/drs_layers": ALL, "seed": 0},
-           {"pseudo/miou": 0.59})
+           {"pseudo_labels/miou": 0.59})
     _trial(sid, {"classifier/drs": "learnable", "classifier/drs_layers": ALL[3:], "seed": 0},
-           {"pseudo/miou": 0.75})
+           {"pseudo_labels/miou": 0.75})
     _trial(sid, {"classifier/drs": "constant", "classifier/drs_delta": 0.9,
-                 "classifier/drs_layers": ALL}, {"pseudo/miou": 0.99}, status="KILLED")
+                 "classifier/drs_layers": ALL}, {"pseudo_labels/miou": 0.99}, status="KILLED")
     return uri
 
 
@@ -76,13 +77,13 @@ def test_params_come_back_typed_and_killed_runs_are_left_out(store: str) -> None
 
 
 def test_drs_table1_layout_seeds_and_missing_cells(store: str) -> None:
-    t = drs_table1(load_trials("s"), "pseudo/miou")
+    t = drs_table1(load_trials("s"), "pseudo_labels/miou")
     labels = [row[0][0] for row in t.rows]
     assert labels[:8] == ["learnable", "δ = 0.90", "δ = 0.80", "δ = 0.70", "δ = 0.60",
                           "δ = 0.55", "δ = 0.50", "δ = 0.40"]
     assert labels[8:] == ["δ = 0.35"]  # searched outside the paper's grid: appended
     # the final metric one trial reached gets its own column, before the paper's
-    assert t.columns == ["ours (pseudo/miou)", "ours: final mIoU (seg/miou)", "paper"]
+    assert t.columns == ["ours (pseudo_labels/miou)", "ours: final mIoU (evaluate/miou)", "paper"]
     assert t.paper_column == 2
     learnable = t.rows[0][1][0]
     assert learnable.n == 2 and learnable.mean == pytest.approx(0.72)
@@ -91,20 +92,21 @@ def test_drs_table1_layout_seeds_and_missing_cells(store: str) -> None:
     assert t.rows[5][1][1].text(100) == "71.0" and t.rows[0][1][1].n == 0
     assert t.rows[1][1][0].n == 0 and t.rows[1][1][2] == 51.9  # 0.90: only a KILLED run
     md = render.markdown(t)
-    assert "| δ = 0.90 | – | – | 51.9 |" in md and "pseudo/miou" in md  # missing stays missing
-    seg = drs_table1(load_trials("s"), "seg/miou")
-    assert seg.columns == ["ours (seg/miou)", "paper"]  # no column twice
+    assert "| δ = 0.90 | – | – | 51.9 |" in md  # missing stays missing
+    assert "pseudo_labels/miou" in md
+    seg = drs_table1(load_trials("s"), "evaluate/miou")
+    assert seg.columns == ["ours (evaluate/miou)", "paper"]  # no column twice
     assert seg.rows[5][1][0].text(100) == "71.0" and seg.rows[0][1][0].n == 0
 
 
 def test_drs_table2_marks_and_thresholds_grid(store: str) -> None:
     df = load_trials("s")
-    t2 = drs_table2(df, "pseudo/miou")
+    t2 = drs_table2(df, "pseudo_labels/miou")
     rows = {tuple(labels): cells for labels, cells in t2.rows}
     assert rows[("-",) * 6][0].text(100) == "59.0" and rows[("-",) * 6][2] == 50.1
     assert rows[("-", "-", "-", "✓", "✓", "✓")][0].text(100) == "75.0"
     assert rows[("✓",) * 6][0].n == 2  # learnable in 1-6
-    th = thresholds_table(df, "pseudo/miou")
+    th = thresholds_table(df, "pseudo_labels/miou")
     assert th.columns == ["0.20"] and [r[0][0] for r in th.rows] == ["0.20", "0.30"]
     assert th.rows[1][1][0].text(100) == "77.0"
 
@@ -114,8 +116,9 @@ def test_formats_and_report_logged_on_the_study_run(store: str, tmp_path: Path) 
     tex = render.latex(tables[0])
     assert "\\toprule" in tex and "\\bottomrule" in tex and "$\\delta$ = 0.55" in tex
     rows = list(csv.reader(io.StringIO(render.csv_text(tables[0]))))
-    assert rows[0][:4] == ["controller", "ours (pseudo/miou) mean", "ours (pseudo/miou) std",
-                           "ours (pseudo/miou) n"]
+    assert rows[0][:4] == ["controller", "ours (pseudo_labels/miou) mean",
+                           "ours (pseudo_labels/miou) std",
+                           "ours (pseudo_labels/miou) n"]
     assert rows[0][-1] == "paper"
     assert rows[1][:4] == ["learnable", "0.720000", "0.028284", "2"]
     out = report.write("s", tables, tmp_path / "tables")
@@ -139,18 +142,18 @@ def test_cells_average_only_trials_that_differ_by_seed(store: str) -> None:
     trials of one setting (seeds, speed-only keys and the searcher's choice aside)."""
     mlflow.set_experiment("mixed")
     with mlflow.start_run(tags={"kind": "study"}) as study:
-        mlflow.log_params({"study/objective": "pseudo/miou"})
+        mlflow.log_params({"study/objective": "pseudo_labels/miou"})
     sid = study.info.run_id
     for seed, workers, v in ((0, 1, 0.70), (1, 2, 0.74)):  # one setting, two seeds
         _trial(sid, {"classifier/drs": "learnable", "classifier/drs_layers": ALL, "seed": seed,
-                     "pseudo/alpha": 0.2, "pseudo/beta": 0.2, "data/workers": workers,
-                     "choice/grid": f"s{seed}"}, {"pseudo/miou": v})
+                     "pseudo_labels/alpha": 0.2, "pseudo_labels/beta": 0.2, "data/workers": workers,
+                     "choice/grid": f"s{seed}"}, {"pseudo_labels/miou": v})
     for alpha, v in ((0.2, 0.77), (0.3, 0.79)):  # one controller, two settings
         _trial(sid, {"classifier/drs": "constant", "classifier/drs_delta": 0.55,
-                     "classifier/drs_layers": ALL, "seed": 0, "pseudo/alpha": alpha,
-                     "pseudo/beta": 0.2}, {"pseudo/miou": v, "cam/miou": 0.5})
+                     "classifier/drs_layers": ALL, "seed": 0, "pseudo_labels/alpha": alpha,
+                     "pseudo_labels/beta": 0.2}, {"pseudo_labels/miou": v, "cams/miou": 0.5})
     _trial(sid, {"method": "ssenet", "classifier/ser_rate": 0.3, "seed": 0},
-           {"cam/miou": 0.48, "rw/miou": 0.6})
+           {"cams/miou": 0.48, "random_walk/miou": 0.6})
     drs1, th, sse1 = report.build("mixed", ["drs1", "thresholds", "sse1"])
     rows = {labels[0]: cells for labels, cells in drs1.rows}
     assert rows["learnable"][0].text(100) == "72.0 ± 2.8 (n=2)"
@@ -160,12 +163,12 @@ def test_cells_average_only_trials_that_differ_by_seed(store: str) -> None:
     assert cells["0.20"][0].settings == 2 and cells["0.30"][0].text(100) == "79.0"
     mlflow.set_experiment("mixed")
     with mlflow.start_run(tags={"kind": "study"}) as other:
-        mlflow.log_params({"study/objective": "pseudo/miou"})
+        mlflow.log_params({"study/objective": "pseudo_labels/miou"})
     for alpha, v in ((0.3, 0.79), (0.4, 0.81)):  # none at the preset's α: nothing chosen
         _trial(other.info.run_id, {"classifier/drs": "constant", "classifier/drs_delta": 0.6,
                                    "classifier/drs_layers": ALL, "seed": 0,
-                                   "pseudo/alpha": alpha, "pseudo/beta": 0.2},
-               {"pseudo/miou": v})
+                                   "pseudo_labels/alpha": alpha, "pseudo_labels/beta": 0.2},
+               {"pseudo_labels/miou": v})
     rows = {labels[0]: cells for labels, cells in report.build("mixed", ["drs1"])[0].rows}
     assert rows["δ = 0.60"][0].text(100) == "– (2 settings)"
     assert rows["δ = 0.55"][0].text(100) == "77.0"
@@ -178,7 +181,7 @@ def test_refinement_trials_fill_table3_and_stay_out_of_tables_1_and_2(store: str
     """DRS Tables 1-2 are without refinement (the paper's), Table 3 sets it against none."""
     mlflow.set_experiment("refine")
     with mlflow.start_run(tags={"kind": "study"}) as study:
-        mlflow.log_params({"study/objective": "pseudo/miou"})
+        mlflow.log_params({"study/objective": "pseudo_labels/miou"})
     sid = study.info.run_id
     for drs, delta, on, v in (("learnable", None, False, 0.70), ("learnable", None, True, 0.73),
                               ("constant", 0.55, False, 0.71), ("constant", 0.55, True, 0.75),
@@ -186,13 +189,14 @@ def test_refinement_trials_fill_table3_and_stay_out_of_tables_1_and_2(store: str
         params = {"classifier/drs": drs, "classifier/drs_layers": ALL, "seed": 0,
                   "refine/enabled": on}
         _trial(sid, {**params, **({"classifier/drs_delta": delta} if delta else {})},
-               {"pseudo/miou": v, "seg/miou_crf": v - 0.05})
+               {"pseudo_labels/miou": v, "evaluate/miou_crf": v - 0.05})
     df = load_trials("refine")
-    t1 = {labels[0]: cells for labels, cells in drs_table1(df, "pseudo/miou").rows}
+    t1 = {labels[0]: cells for labels, cells in drs_table1(df, "pseudo_labels/miou").rows}
     assert t1["learnable"][0].text(100) == "70.0" and t1["δ = 0.55"][0].text(100) == "71.0"
     assert t1["δ = 0.70"][0].n == 0  # its only trial is refined
-    t3 = drs_table3(df, "pseudo/miou")
-    assert t3.columns == ["ours (pseudo/miou)", "ours: final mIoU + CRF (seg/miou_crf)", "paper"]
+    t3 = drs_table3(df, "pseudo_labels/miou")
+    assert t3.columns == ["ours (pseudo_labels/miou)",
+                          "ours: final mIoU + CRF (evaluate/miou_crf)", "paper"]
     rows = {tuple(labels): cells for labels, cells in t3.rows}
     assert list(rows) == [("learnable", "without"), ("learnable", "with"),
                           ("δ = 0.55", "without"), ("δ = 0.55", "with")]
@@ -206,16 +210,16 @@ def test_final_columns_report_the_held_out_split(store: str) -> None:
     split's), and the caption names both splits."""
     mlflow.set_experiment("held")
     with mlflow.start_run(tags={"kind": "study"}) as study:
-        mlflow.log_params({"study/objective": "pseudo/miou"})
+        mlflow.log_params({"study/objective": "pseudo_labels/miou"})
     for seed, v in ((0, 0.70), (1, 0.72)):
         _trial(study.info.run_id,
                {"classifier/drs": "learnable", "classifier/drs_layers": ALL, "seed": seed,
-                "data/val_split": "val", "data/report_split": "test"},
-               {"pseudo/miou": v, "seg/miou": 0.9, "seg/miou_crf": 0.9,
-                "seg/report/miou": v - 0.1, "seg/report/miou_crf": v - 0.05})
-    t = drs_table1(load_trials("held"), "pseudo/miou")
-    assert t.columns == ["ours (pseudo/miou)", "ours: final mIoU (seg/report/miou)",
-                         "ours: final mIoU + CRF (seg/report/miou_crf)", "paper"]
+                "data/select_split": "val", "data/report_split": "test"},
+               {"pseudo_labels/miou": v, "evaluate/miou": 0.9, "evaluate/miou_crf": 0.9,
+                "evaluate/report/miou": v - 0.1, "evaluate/report/miou_crf": v - 0.05})
+    t = drs_table1(load_trials("held"), "pseudo_labels/miou")
+    assert t.columns == ["ours (pseudo_labels/miou)", "ours: final mIoU (evaluate/report/miou)",
+                         "ours: final mIoU + CRF (evaluate/report/miou_crf)", "paper"]
     assert "on test (held out); selection reads val" in t.caption
     row = dict((labels[0], cells) for labels, cells in t.rows)["learnable"]
     assert [c.text(100) for c in row[1:3]] == ["61.0 ± 1.4 (n=2)", "66.0 ± 1.4 (n=2)"]
@@ -244,23 +248,23 @@ def test_ssenet_tables_from_an_sse1_and_an_sse2_synthetic_study(tmp_path: Path,
     mlflow.set_tracking_uri(uri)
     _experiment(tmp_path, "sse")
     with mlflow.start_run(tags={"kind": "study"}) as study:
-        mlflow.log_params({"study/objective": "rw/miou"})
+        mlflow.log_params({"study/objective": "random_walk/miou"})
     sid = study.info.run_id
     for rate, cam, rw in ((None, 0.59, 0.655), (0.3, 0.61, 0.67), (0.5, 0.60, 0.66)):
         _trial(sid, {"method": "ssenet", "classifier/ser_rate": rate,
                      "classifier/scale_range": (64, 110), "choice/scale_range": "[448, 768]"},
-               {"cam/miou": cam, "rw/miou": rw})
+               {"cams/miou": cam, "random_walk/miou": rw})
     _trial(sid, {"method": "ssenet", "classifier/ser_rate": None,
                  "classifier/scale_range": (32, 110), "choice/scale_range": "[224, 768]"},
-           {"cam/miou": 0.57, "rw/miou": 0.64})
+           {"cams/miou": 0.57, "random_walk/miou": 0.64})
     df = load_trials("sse")
-    t1 = {r[0][0]: r[1] for r in sse_table1(df, "rw/miou").rows}
+    t1 = {r[0][0]: r[1] for r in sse_table1(df, "random_walk/miou").rows}
     assert t1["SSENet (0.3)"][0].text(100) == "61.0" and t1["SSENet (0.3)"][1].text(100) == "67.0"
     assert t1["SSENet (0.3)"][2:] == [49.8, 62.1]
     # Table 1 is at the paper's range: the Table 2 baseline at [224, 768] is not its row
     assert t1["Baseline"][0].text(100) == "59.0" and t1["Baseline"][1].text(100) == "65.5"
     assert t1["SSENet (0.4)"][0].n == 0  # not run: stays missing
-    t2 = {tuple(r[0]): r[1] for r in sse_table2(df, "cam/miou").rows}
+    t2 = {tuple(r[0]): r[1] for r in sse_table2(df, "cams/miou").rows}
     assert t2[("baseline", "[448, 768]")][0].text(100) == "59.0"
     assert t2[("baseline", "[224, 768]")][0].text(100) == "57.0"
     assert t2[("SSENet (0.5)", "[448, 768]")][0].text(100) == "60.0"
@@ -268,11 +272,12 @@ def test_ssenet_tables_from_an_sse1_and_an_sse2_synthetic_study(tmp_path: Path,
     for rate, v in ((None, 0.70), (0.3, 0.72)):
         _trial(sid, {"method": "ssenet", "classifier/ser_rate": rate, "seed": 1,
                      "classifier/scale_range": (64, 110), "choice/scale_range": "[448, 768]",
-                     "data/val_split": "val", "data/report_split": "test"},
-               {"cam/miou": 0.6, "rw/miou": 0.66, "seg/report/miou_crf": v, "seg/miou_crf": 0.9})
-    t = sse_table1(load_trials("sse"), "rw/miou")
+                     "data/select_split": "val", "data/report_split": "test"},
+               {"cams/miou": 0.6, "random_walk/miou": 0.66, "evaluate/report/miou_crf": v,
+                "evaluate/miou_crf": 0.9})
+    t = sse_table1(load_trials("sse"), "random_walk/miou")
     assert t.columns == ["ours CAM", "ours CAM+rw",
-                         "ours: final mIoU + CRF (seg/report/miou_crf)", "paper CAM",
+                         "ours: final mIoU + CRF (evaluate/report/miou_crf)", "paper CAM",
                          "paper CAM+rw"] and t.paper_column == 3
     assert "on test (held out); selection reads val" in t.caption
     rows = {r[0][0]: r[1] for r in t.rows}
@@ -281,10 +286,10 @@ def test_ssenet_tables_from_an_sse1_and_an_sse2_synthetic_study(tmp_path: Path,
     # a study that also varies the random walk (sse-proxy): Table 1 shows the reference's β 8
     for beta, v in ((8.0, 0.68), (16.0, 0.75)):
         _trial(sid, {"method": "ssenet", "profile": "quick", "classifier/ser_rate": 0.4,
-                     "random_walk/beta": beta}, {"cam/miou": 0.6, "rw/miou": v})
+                     "random_walk/beta": beta}, {"cams/miou": 0.6, "random_walk/miou": v})
     _trial(sid, {"method": "ssenet", "profile": "quick", "classifier/ser_rate": 0.2,
-                 "random_walk/beta": 4.0}, {"cam/miou": 0.6, "rw/miou": 0.61})
-    rows = {r[0][0]: r[1] for r in sse_table1(load_trials("sse"), "rw/miou").rows}
+                 "random_walk/beta": 4.0}, {"cams/miou": 0.6, "random_walk/miou": 0.61})
+    rows = {r[0][0]: r[1] for r in sse_table1(load_trials("sse"), "random_walk/miou").rows}
     assert rows["SSENet (0.4)"][1].text(100) == "68.0"
     assert rows["SSENet (0.2)"][1].text(100) == "61.0"  # no trial at β 8: the only one shown
 
@@ -308,13 +313,13 @@ def test_tables_warn_naming_the_commits_when_trials_ran_different_code(
     mlflow.set_tracking_uri(uri)
     _experiment(tmp_path / "home", "mixed")
     with mlflow.start_run(tags={"kind": "study"}) as study:
-        mlflow.log_params({"study/objective": "pseudo/miou"})
+        mlflow.log_params({"study/objective": "pseudo_labels/miou"})
     for commit, delta in (("a" * 40, 0.55), ("b" * 40, 0.4), ("b" * 40, 0.6)):
         with mlflow.start_run(parent_run_id=study.info.run_id,
                               tags={"kind": "trial", "wsss.git_commit": commit}):
             mlflow.log_params({"method": "drs", "classifier/drs": "constant",
                                "classifier/drs_delta": str(delta), "seed": "0"})
-            mlflow.log_metrics({"pseudo/miou": 0.7})
+            mlflow.log_metrics({"pseudo_labels/miou": 0.7})
     assert main(["tables", "mixed", "--table", "drs1"]) == 0
     err = capsys.readouterr().err
     assert "2 versions of the code" in err and "aaaaaaaaaaaa (1 trial)" in err

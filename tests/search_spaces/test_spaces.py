@@ -28,7 +28,7 @@ def test_each_space_samples_valid_configs(name: str) -> None:
 def test_each_grid_point_is_a_valid_config(name: str) -> None:
     for point in GRIDS[name].values():
         _resolve(method_of(name).name, point)
-    assert method_of(name).objective in ("pseudo/miou", "rw/miou")
+    assert method_of(name).objective in ("pseudo_labels/miou", "random_walk/miou")
 
 
 def test_an_unknown_space_names_the_known_ones() -> None:
@@ -59,7 +59,7 @@ def test_a_searched_step_value_is_the_grids_value() -> None:
         study.tell(trial, 0.0)
     searched = next(v for v in values if abs(v - 0.3) < 1e-9)
     assert searched != 0.3  # what makes the test worth having
-    ctx = StudyContext(name="s", objective="rw/miou", cache_root="", tracking_uri="",
+    ctx = StudyContext(name="s", objective="random_walk/miou", cache_root="", tracking_uri="",
                        base={"method": "ssenet", "profile": "quick"}, experiment_id="",
                        study_run_id="")
     cfg = decode({"classifier": {"ser_rate": searched}}, ctx)

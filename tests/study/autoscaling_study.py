@@ -1,9 +1,10 @@
 """Run by test_autoscaling.py in its own process: a local autoscaling cluster built from the
-node types of cluster.yaml; a two-point study that asks for GPUs brings GPU workers up from
-zero; the worker running the first trial's classifier is killed mid-stage (a lost spot
-node); the autoscaler replaces it, the trial is retried and its classifier resumes from the
-checkpoint on the shared cache; the study completes and the workers go after the idle
-timeout. Prints the GPU nodes over time and the events.
+node types of cluster.yaml (on spot_provider.py, where a lost node is gone as on EC2); a
+two-point study that asks for GPUs brings GPU workers up from zero; the worker running the
+first trial's classifier is killed mid-stage (a lost spot node); the autoscaler replaces it,
+the trial is retried and its classifier resumes from the checkpoint on the shared cache; the
+study completes and the workers go after the idle timeout. Prints the GPU nodes over time
+and the events.
 
 Ray's own harness (``ray.cluster_utils.AutoscalingCluster``) reads a template the wheel does
 not ship and runs ``ray stop --force``, which would kill every Ray on the machine (the test
@@ -70,7 +71,8 @@ def cluster_config(gcs_address: str) -> dict:
     return {"cluster_name": "wsss-autoscaling-test", "max_workers": real["max_workers"],
             "upscaling_speed": real["upscaling_speed"], "idle_timeout_minutes": IDLE_MINUTES,
             # the fake provider's nodes are up when created: no SSH updater, no launch check
-            "provider": {"type": "fake_multinode", "gcs_address": gcs_address,
+            "provider": {"type": "external", "module": "spot_provider.SpotProvider",
+                         "gcs_address": gcs_address,
                          "use_node_id_as_ip": True, "disable_node_updaters": True,
                          "disable_launch_config_check": True},
             "auth": {"ssh_user": "ubuntu"}, "available_node_types": types,
@@ -129,14 +131,17 @@ def main(data_root: str, home_dir: str) -> None:
     temp = tempfile.mkdtemp(prefix="/tmp/wsss-as-")  # short: socket paths have a limit
     config = Path(temp) / "autoscaling.json"
     config.write_text(json.dumps(cluster_config(gcs)))
-    env = {**os.environ, "RAY_FAKE_CLUSTER": "1", **FAST}
+    here = str(Path(__file__).parent)  # the autoscaler imports spot_provider from here
+    env = {**os.environ, "RAY_FAKE_CLUSTER": "1", **FAST,
+           "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
     cluster = Head(gcs, temp, env)
     head = cluster_config(gcs)["available_node_types"][FAKE_HEAD]["resources"]
     ray_cli = str(Path(sys.executable).with_name("ray"))
     subprocess.check_call([ray_cli, "start", "--head", f"--port={port}",
                            f"--temp-dir={temp}",
                            f"--autoscaling-config={config}", f"--num-cpus={head['CPU']}",
-                           "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats"],
+                           "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
+                           "--dashboard-agent-listen-port=0"],
                           env=env, stdout=subprocess.DEVNULL)
     timeline: list[tuple[float, int]] = []
     events: dict[str, float] = {}
@@ -155,8 +160,8 @@ def main(data_root: str, home_dir: str) -> None:
                 alive = _gpu_nodes()
                 seen.update(alive)
                 timeline.append((now(), len(alive)))
-                checkpoints = list((home.cache / "classify").glob("*.partial/checkpoint.pt")) \
-                    if (home.cache / "classify").exists() else []
+                checkpoints = list((home.cache / "classifier").glob("*.partial/checkpoint.pt")) \
+                    if (home.cache / "classifier").exists() else []
                 if "node lost" not in events and checkpoints:  # a round done: lose the node
                     before = set(alive)
                     if lose_the_node_of("_stage_task"):
@@ -172,7 +177,7 @@ def main(data_root: str, home_dir: str) -> None:
         # GPU workers the autoscaler may start (study.resources)
         os.environ["WSSS_AUTOSCALING_CONFIG"] = str(config)
         spec = StudySpec(name="autoscaling", points=POINTS, sampler="grid", concurrency=1,
-                         gpus_per_stage=1, until="classify",
+                         gpus_per_stage=1, until="classifier",
                          overrides={"profile": "tiny", "data/root": data_root,
                                     "data/workers": 0, "classifier/epochs": 4})
         home.save(spec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -66,5 +67,6 @@ def local_ray():
     path = Path(__file__).with_name("local_ray.py")
     spec = importlib.util.spec_from_file_location("wsss_tests_local_ray", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it runs
     spec.loader.exec_module(module)
     return module

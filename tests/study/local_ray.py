@@ -23,8 +23,10 @@ from pathlib import Path
 def token_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """``base`` (default: this process's environment) with a new Ray token, and no other
     Ray address or token to confuse the clients."""
+    # OMP_NUM_THREADS (the test workers' CPU share) is Ray's to set for its workers; with it
+    # set to 1 in the head's environment, the head's job agent never became available
     env = {k: v for k, v in (base or os.environ).items()
-           if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH")}
+           if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH", "OMP_NUM_THREADS")}
     return {**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
@@ -37,19 +39,30 @@ class Head:
     log: list[str] = field(default_factory=list)
 
     def ours(self) -> list[int]:
-        """Pids of this cluster's processes (their command lines name its GCS address or temp
-        folder; Linux /proc, no psutil dependency)."""
-        found = []
+        """Pids of this cluster's processes: those whose command lines name its GCS address
+        or temp folder, and their descendants (the agents rename themselves
+        ``ray::DashboardAgent``; one left behind keeps its port). Linux /proc, no psutil."""
+        parents: dict[int, int] = {}
+        found = set()
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
             try:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
+                state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            except (OSError, ValueError, IndexError):
                 continue
+            if state == "Z":  # gone, not yet reaped: holds no port, no memory
+                continue
+            parents[int(entry.name)] = int(parent)
             if self.gcs in cmdline or self.temp in cmdline:
-                found.append(int(entry.name))
-        return found
+                found.add(int(entry.name))
+        grew = True
+        while grew:
+            more = {pid for pid, parent in parents.items() if parent in found} - found
+            found |= more
+            grew = bool(more)
+        return sorted(found)
 
     def stop(self) -> None:
         for pid in set(self.ours()):
@@ -68,7 +81,7 @@ def start_head(*args: str, env: dict[str, str] | None = None, dashboard: bool = 
     temp = tempfile.mkdtemp(prefix="/tmp/wsss-rh-")
     ray_cli = str(Path(sys.executable).with_name("ray"))
     cmd = [ray_cli, "start", "--head", "--port=0", f"--temp-dir={temp}",
-           "--disable-usage-stats", *args]
+           "--disable-usage-stats", "--dashboard-agent-listen-port=0", *args]
     cmd += ["--include-dashboard=true", "--dashboard-host=127.0.0.1", "--dashboard-port=0"] \
         if dashboard else ["--include-dashboard=false"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
@@ -79,7 +92,8 @@ def start_head(*args: str, env: dict[str, str] | None = None, dashboard: bool = 
         raise RuntimeError(f"ray start failed ({out.returncode}): {text[-3000:]}")
     head = Head(gcs.group(1), temp, env, log=text.splitlines())
     if dashboard:
-        url = re.search(r"dashboard at (?:\x1b\[[0-9;]*m)*(?:http://)?(127\.0\.0\.1:\d+)", text)
+        # "view the dashboard at" then, on the next line, the address (among colour codes)
+        url = re.search(r"dashboard at\s[^\n]*\n?[^\n]*?(127\.0\.0\.1:\d+)", text)
         if url is None:
             head.stop()
             raise RuntimeError(f"no dashboard address in `ray start`'s output: {text[-3000:]}")

@@ -15,7 +15,7 @@ import optuna
 import pytest
 from ray.tune import ExperimentAnalysis
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow(seconds=100)]
+pytestmark = [pytest.mark.ray, pytest.mark.slow(seconds=90)]
 SCRIPT = Path(__file__).with_name("autoscaling_study.py")
 
 
@@ -42,10 +42,9 @@ def test_gpu_workers_come_from_zero_a_lost_one_is_replaced_and_they_go_after(
     up = next(t for t, n in result["timeline"] if n >= 1)
     down = next(t for t, n in result["timeline"] if t > events["study complete"] and n == 0)
     assert up < events["node lost"] and down >= events["study complete"]
-    for nodes in result["nodes"]:  # every training stage on a GPU-typed node, never the head
-        for stage in ("pretrain", "classify"):
-            assert nodes[f"{stage}/node"] in result["gpu_node_ids"], nodes
-            assert nodes[f"{stage}/node"] != result["head"]
+    for nodes in result["nodes"]:  # every stage a trial ran on a GPU-typed node, never the head
+        assert "classifier/node" in nodes, nodes  # (pretrain: shared, or run before the loss)
+        assert set(nodes.values()) <= set(result["gpu_node_ids"]) - {result["head"]}, nodes
 
     # each grid point once in Ray, Optuna and MLflow; each stage logged once per trial
     trials = ExperimentAnalysis(str(home / "ray_results" / "autoscaling")).trials
@@ -53,7 +52,8 @@ def test_gpu_workers_come_from_zero_a_lost_one_is_replaced_and_they_go_after(
     assert sorted(t.config["choice"]["grid"] for t in trials) == ["d55", "learnable"]
     ot = optuna.load_study(study_name="autoscaling", storage=f"sqlite:///{home / 'optuna.db'}")
     complete = [t for t in ot.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert sorted(t.params["choice/grid"] for t in complete) == ["d55", "learnable"]
+    assert sorted(t.params["choice/grid"] for t in complete) == ["d55", "learnable"], \
+        [(t.state, t.params) for t in ot.trials]
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["autoscaling"])
     trial_runs = runs[runs["tags.kind"] == "trial"]
@@ -61,9 +61,9 @@ def test_gpu_workers_come_from_zero_a_lost_one_is_replaced_and_they_go_after(
     assert set(trial_runs.status) == {"FINISHED"}
     stages = runs[runs["tags.kind"] == "stage"]
     per = stages.groupby(["tags.ray.trial_id", "tags.stage"]).size()
-    assert set(per) == {1} and len(per) == 2 * 2  # pretrain and classify, once each
+    assert set(per) == {1} and len(per) == 2 * 2  # pretrain and classifier, once each
     # the first trial's classifier went on from its checkpoint on the new node
     client = mlflow.MlflowClient()
-    resumed = [m.value for run_id in stages[stages["tags.stage"] == "classify"].run_id
+    resumed = [m.value for run_id in stages[stages["tags.stage"] == "classifier"].run_id
                for m in client.get_metric_history(run_id, "resumed_at_round")]
     assert resumed and min(resumed) >= 1, resumed

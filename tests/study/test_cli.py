@@ -44,9 +44,9 @@ def test_config_show_resolves_and_rejects(tmp_path: Path, capsys: pytest.Capture
 def test_grids_and_spaces_pick_their_method_and_objective() -> None:
     from search_spaces import method_of
 
-    assert (method_of("sse1").name, method_of("sse1").objective) == ("ssenet", "rw/miou")
+    assert (method_of("sse1").name, method_of("sse1").objective) == ("ssenet", "random_walk/miou")
     assert method_of("sse-rw").name == "ssenet" and method_of("thresholds").name == "drs"
-    assert (method_of("drs1").name, method_of("drs1").objective) == ("drs", "pseudo/miou")
+    assert (method_of("drs1").name, method_of("drs1").objective) == ("drs", "pseudo_labels/miou")
 
 
 def test_a_missing_image_stops_the_run_before_training(tiny_copy: Path, tmp_path: Path,
@@ -84,7 +84,7 @@ def test_yaml_and_override_problems_name_the_file_or_key(tmp_path: Path, capsys)
     for args, named in ((["--config", str(twice)], f"{twice}:4: key 'seed' is given twice"),
                         (["--config", str(broken)], f"{broken}:"),
                         (["--config", str(tmp_path)], f"{tmp_path}: is a folder"),
-                        (["pseudo/alpha=1.5"], "pseudo/alpha: must be in [0, 1]"),
+                        (["pseudo_labels/alpha=1.5"], "pseudo_labels/alpha: must be in [0, 1]"),
                         (["classifier/batch_size=0"], "classifier/batch_size: must be > 0"),
                         (["device=tpu9"], "device: 'tpu9'")):
         assert main(["config", "show", *args]) == 2
@@ -126,7 +126,7 @@ def test_until_defaults_to_the_papers_stage_and_is_checked(monkeypatch, capsys,
     assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", "--name", "g"]) == 0
     assert main(["study", "run", "drs", "--profile", "tiny", "--name", "s"]) == 0
     assert main(["study", "run", "--grid", "drs1", "--until", "cams", "--objective",
-                 "cam/miou", "--profile", "tiny", "--name", "c"]) == 0
+                 "cams/miou", "--profile", "tiny", "--name", "c"]) == 0
     assert [s.until for s in launched] == ["evaluate", "", "cams"]
     for args, named in ((["--until", "nope"], "--until 'nope' is not a stage"),
                         (["--until", "cams"], "measured by stage 'pseudo_labels', after "
@@ -135,14 +135,14 @@ def test_until_defaults_to_the_papers_stage_and_is_checked(monkeypatch, capsys,
         assert named in capsys.readouterr().err
     # selection never reads the held-out reporting split, unless the run says it peeks
     assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", "--objective",
-                 "seg/report/miou_crf", "--name", "peek"]) == 2
+                 "evaluate/report/miou_crf", "--name", "peek"]) == 2
     err = capsys.readouterr().err
-    assert "held-out reporting split data/report_split='test'" in err and "seg/miou_crf" in err
+    assert "held-out reporting split data/report_split='test'" in err and "evaluate/miou_crf" in err
     assert len(launched) == 3  # the refused ones saved no spec either
     assert {p.stem for p in (tmp_path / "studies").iterdir()} == {"g", "s", "c"}
     assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", "--objective",
-                 "seg/report/miou", "--name", "o", "oracle=true"]) == 0
-    assert launched[-1].objective == "seg/report/miou"
+                 "evaluate/report/miou", "--name", "o", "oracle=true"]) == 0
+    assert launched[-1].objective == "evaluate/report/miou"
     # search options reach the spec: rungs by stage name, a sampler over a grid's points,
     # a budget in stage-seconds; a grid sampled by TPE runs --samples trials
     assert main(["study", "run", "--grid", "drs1", "--profile", "tiny", "--name", "a",
@@ -164,11 +164,11 @@ def test_the_trial_table_ranks_only_final_values_and_shows_where_trials_stopped(
     from study.commands import trial_table
     from study.spec import StudySpec
 
-    df = pd.DataFrame({"config/pseudo/alpha": [0.35000000000000003, 0.2, 0.3],
-                       "score": [0.80, 0.70, 0.72],  # the first: a pseudo/miou rung score
-                       "seg/miou_crf": [math.nan, 0.70, 0.72],
+    df = pd.DataFrame({"config/pseudo_labels/alpha": [0.35000000000000003, 0.2, 0.3],
+                       "score": [0.80, 0.70, 0.72],  # the first: a pseudo_labels/miou rung score
+                       "evaluate/miou_crf": [math.nan, 0.70, 0.72],
                        "stage_name": ["pseudo_labels", "evaluate", "evaluate"]})
-    table = trial_table(df, StudySpec(name="s", objective="seg/miou_crf"))
+    table = trial_table(df, StudySpec(name="s", objective="evaluate/miou_crf"))
     rows = table.splitlines()[2:]
     assert rows[0] == "| 0.3 | 0.7200 | evaluate | 0.7200 |"
     assert rows[1] == "| 0.2 | 0.7000 | evaluate | 0.7000 |"

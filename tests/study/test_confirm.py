@@ -17,7 +17,7 @@ from wsss.config import LAYERS
 def _joint_params(delta: float, layers: tuple[str, ...]) -> dict:
     return {"classifier/drs": "constant", "classifier/drs_delta": delta,
             **{f"choice/drs_{g}": g in layers for g in LAYERS},
-            "pseudo/alpha": 0.2, "pseudo/beta": 0.2, "refine/enabled": False}
+            "pseudo_labels/alpha": 0.2, "pseudo_labels/beta": 0.2, "refine/enabled": False}
 
 
 def test_the_best_point_replays_the_space_on_the_best_trials_parameters(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_the_best_point_replays_the_space_on_the_best_trials_parameters(tmp_path
     point, value = best_point("t", url, space)
     # no layer chosen: the space turns DRS off, and the point says so
     assert value == 0.72 and point["classifier/drs"] == "none"
-    assert point["pseudo/alpha"] == 0.2 and not any(k.startswith("choice/") for k in point)
+    assert point["pseudo_labels/alpha"] == 0.2 and not any(k.startswith("choice/") for k in point)
     study.add_trial(optuna.trial.create_trial(
         params=_joint_params(0.55, ("layer5", "layer6")),
         distributions={k: dists[k] for k in _joint_params(0.55, ())}, value=0.8))
@@ -67,11 +67,11 @@ def test_confirm_runs_both_points_per_seed_then_reuses_them(ray_session, tiny_ro
                                                             capsys) -> None:
     home = Home(tmp_path / "home")
     base = {"profile": "tiny", "data/root": str(tiny_root), "data/workers": 0,
-            "pseudo/workers": 1}
-    template = StudySpec(name="", space="drs-joint", objective="pseudo/miou",
+            "pseudo_labels/workers": 1}
+    template = StudySpec(name="", space="drs-joint", objective="pseudo_labels/miou",
                          until="pseudo_labels", overrides=base, cpus_per_trial=1)
     points = {"search": {"classifier/drs": "constant", "classifier/drs_delta": 0.55,
-                         "pseudo/alpha": 0.3},
+                         "pseudo_labels/alpha": 0.3},
               "paper": {"classifier/drs": "learnable"}}
     names = confirm("c", points, [0], template, home)
     assert names == ["c-s0"] and home.load("c-s0").status == "complete"
@@ -79,7 +79,7 @@ def test_confirm_runs_both_points_per_seed_then_reuses_them(ray_session, tiny_ro
     trials = mlflow.search_runs(experiment_names=["c-s0"], filter_string="tags.kind = 'trial'")
     assert sorted(trials["params.choice/grid"]) == ["paper", "search"]
     row = trials.set_index("params.choice/grid")
-    assert row.loc["search", "params.pseudo/alpha"] == "0.3"
+    assert row.loc["search", "params.pseudo_labels/alpha"] == "0.3"
     assert row.loc["paper", "params.classifier/drs"] == "learnable"
     assert set(trials["params.seed"]) == {"0"}
     assert spent(home, "c-s0") > 0

@@ -15,9 +15,9 @@ import pytest
 
 from wsss.pipeline import STAGES
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow(seconds=90)]
+pytestmark = [pytest.mark.ray, pytest.mark.slow(seconds=60)]
 SCRIPT = Path(__file__).with_name("gpu_study.py")
-TRAINING = ("pretrain", "classify", "segment")
+TRAINING = ("pretrain", "classifier", "segment")
 
 
 def test_a_grid_fills_the_gpus_and_only_network_stages_hold_them(tiny_root: Path,
@@ -41,7 +41,7 @@ def test_a_grid_fills_the_gpus_and_only_network_stages_hold_them(tiny_root: Path
     spans = sorted(zip(trial_runs.start_time, trial_runs.end_time, strict=True))
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))  # side by side
     stages = runs[(runs["tags.kind"] == "stage") & (runs["tags.cache_hit"] == "false")]
-    assert set(stages["tags.stage"]) == {"pretrain", "classify", "cams", "pseudo_labels",
+    assert set(stages["tags.stage"]) == {"pretrain", "classifier", "cams", "pseudo_labels",
                                          "segment", "evaluate"}
     for _, run in stages.iterrows():
         name, gpu_ids = run["tags.stage"], run["tags.wsss.gpu_ids"]

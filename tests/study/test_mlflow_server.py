@@ -70,7 +70,7 @@ def test_a_study_records_everything_on_the_server(ray_session, mlflow_server, ti
     monkeypatch.setitem(search_spaces.METHOD_OF, "srv", METHODS["drs"])
     assert main(["study", "run", "--grid", "srv", "--until", "pseudo_labels", "--profile",
                  "tiny", "--name", "srv", "--cpus-per-trial", "1", f"data/root={tiny_root}",
-                 "data/workers=0", "pseudo/workers=1"]) == 0
+                 "data/workers=0", "pseudo_labels/workers=1"]) == 0
     printed = capsys.readouterr().out
     mlflow.set_tracking_uri(url)
     client = mlflow.MlflowClient(url)
@@ -79,7 +79,7 @@ def test_a_study_records_everything_on_the_server(ray_session, mlflow_server, ti
     runs = mlflow.search_runs([experiment.experiment_id])
     trials, stages = runs[runs["tags.kind"] == "trial"], runs[runs["tags.kind"] == "stage"]
     assert sorted(trials["tags.mlflow.runName"]) == ["drs=constant δ=0.55", "drs=learnable"]
-    assert trials["metrics.pseudo/miou"].between(0, 1).all()
+    assert trials["metrics.pseudo_labels/miou"].between(0, 1).all()
     assert len(stages) == 2 * 4 and set(runs.status) == {"FINISHED"}
     # artifacts on the server's side: every stage's config.yaml, the study's tables
     cams = stages[stages["tags.stage"] == "cams"].run_id.iloc[0]
@@ -101,7 +101,7 @@ def test_a_study_records_everything_on_the_server(ray_session, mlflow_server, ti
     assert len(rows) == 2 and all(r in printed for r in rows)
     # the best trial's network (it stopped at pseudo labels: its classifier), registered
     assert main(["export", "srv", str(tmp_path / "best"), "--register", "srv-best"]) == 0
-    assert "exported its last trained network, `classify`" in capsys.readouterr().out
+    assert "exported its last trained network, `classifier`" in capsys.readouterr().out
     (version,) = client.search_model_versions("name = 'srv-best'")
     assert version.version == "1" and version.run_id  # a version, logged by an export run
     assert client.get_run(version.run_id).data.tags["kind"] == "export"

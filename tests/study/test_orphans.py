@@ -18,7 +18,7 @@ POINTS = {f"p{i}": {"classifier/delta": 0.1 * (i + 1)} for i in range(5)}
 def test_before_a_resume_trials_tune_never_recorded_are_closed_and_requeued(
         tmp_path: Path) -> None:
     home = Home(tmp_path)
-    spec = StudySpec(name="s", points=POINTS, objective="pseudo/miou")
+    spec = StudySpec(name="s", points=POINTS, objective="pseudo_labels/miou")
     study = optuna.create_study(study_name="s", storage=home.optuna_url, direction="maximize")
     asked = {}
     for name, tune_id in [("p0", "never"), ("p1", "done"), ("p2", "running")]:
@@ -47,7 +47,7 @@ def test_after_fit_each_finished_tune_trial_has_its_result_in_optuna(tmp_path: P
     from study.runner import _record_finished
 
     home = Home(tmp_path)
-    spec = StudySpec(name="s", points=POINTS, objective="pseudo/miou")
+    spec = StudySpec(name="s", points=POINTS, objective="pseudo_labels/miou")
     study = optuna.create_study(study_name="s", storage=home.optuna_url, direction="maximize")
     for name, tune_id, state in [("p0", "failed", TrialState.FAIL),
                                  ("p1", "told", TrialState.COMPLETE),

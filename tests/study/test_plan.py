@@ -13,8 +13,9 @@ from study.spec import Capacity, StudySpec
 from wsss import config
 
 # tiny: train_aug 48 images (its first 16 are `train`), 1 pre-training and 1 classifier
-# epoch, one CAM scale: pretrain, classify, cams and pseudo_labels each do 48 units
-POINTS = {"a": {"pseudo/alpha": 0.2}, "b": {"pseudo/alpha": 0.3}}  # share everything upstream
+# epoch, one CAM scale: pretrain, classifier, cams and pseudo_labels each do 48 units
+POINTS = {"a": {"pseudo_labels/alpha": 0.2},
+          "b": {"pseudo_labels/alpha": 0.3}}  # share everything upstream
 
 
 def _spec(**kw) -> StudySpec:
@@ -24,7 +25,7 @@ def _spec(**kw) -> StudySpec:
 
 def _table(device: str = CPU) -> dict:
     rows = [Rate("pretrain", "narrow", device, 4.8, "t"),  # 48 units: 10 s
-            Rate("classify", "narrow", device, 2.4, "t"),  # 20 s
+            Rate("classifier", "narrow", device, 2.4, "t"),  # 20 s
             Rate("cams", "narrow scales 1", device, 9.6, "t"),  # 5 s
             Rate("pseudo_labels", "-/64px", CPU, 48.0, "t")]  # 1 s on one CPU
     return {(r.stage, r.network, r.device): r for r in rows}
@@ -43,13 +44,13 @@ def test_units_count_the_work_a_stage_does() -> None:
 
 def test_two_trials_share_the_upstream_stages_and_wait_for_them() -> None:
     plan = plan_study(_spec(), Capacity(cpus=2), CPU, _table(), overhead=(0.0, 0.0))
-    # trial a: pretrain 0-10, classify 10-30, cams 30-35, its labels 35-36; trial b (the other
+    # trial a: pretrain 0-10, classifier 10-30, cams 30-35, its labels 35-36; trial b (the other
     # CPU) waits for each shared stage, then computes its own labels 35-36
     assert plan.at_once == 2 and plan.trials == 2
     assert plan.wall == pytest.approx(36.0)
-    assert plan.stage_seconds == pytest.approx({"pretrain": 10, "classify": 20, "cams": 5,
+    assert plan.stage_seconds == pytest.approx({"pretrain": 10, "classifier": 20, "cams": 5,
                                                 "pseudo_labels": 2})
-    assert plan.runs == {"pretrain": 1, "classify": 1, "cams": 1, "pseudo_labels": 2}
+    assert plan.runs == {"pretrain": 1, "classifier": 1, "cams": 1, "pseudo_labels": 2}
     assert plan.gpu_hours == 0
     # start-up 2 s per trial and 1 s per computed stage: 2 + 11 + 21 + 6 + 2 = 42
     assert plan_study(_spec(), Capacity(cpus=2), CPU, _table(),
@@ -73,10 +74,10 @@ def test_on_gpus_network_stages_hold_the_gpu_and_labels_use_the_stage_cpus() -> 
 def test_a_search_is_planned_on_sampled_points() -> None:
     spec = StudySpec(name="s", space="drs-controller", samples=3, until="pseudo_labels",
                      overrides={"profile": "tiny", "data/root": "/nonexistent"})
-    table = {**_table(), ("classify", "narrow", CPU): Rate("classify", "narrow", CPU, 2.4, "t")}
+    table = {**_table(), ("classifier", "narrow", CPU): Rate("classifier", "narrow", CPU, 2.4, "t")}
     plan = plan_study(spec, Capacity(cpus=2), CPU, table, overhead=(0.0, 0.0))
     assert plan.trials == 3 and plan.at_once == 1  # a search: one trial at a time
-    assert plan.runs["pretrain"] == 1 and 1 <= plan.runs["classify"] <= 3
+    assert plan.runs["pretrain"] == 1 and 1 <= plan.runs["classifier"] <= 3
 
 
 def test_the_plan_command_prints_a_plan_and_runs_nothing(tmp_path: Path, capsys,
@@ -88,7 +89,7 @@ def test_the_plan_command_prints_a_plan_and_runs_nothing(tmp_path: Path, capsys,
     assert main(["study", "plan", "--profile", "tiny", "--until", "pseudo_labels", "--gpus",
                  "2", "--gpu-type", "A10G", "data/root=/nonexistent"]) == 0
     out = capsys.readouterr().out
-    assert "on 2 x A10G" in out and "GPU-hours" in out and "classify" in out
+    assert "on 2 x A10G" in out and "GPU-hours" in out and "classifier" in out
     assert not (tmp_path / "studies").exists()  # nothing was launched or saved
     assert main(["study", "plan", "--gpu-type", "A10G"]) == 2  # needs --gpus: one line
 

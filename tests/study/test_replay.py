@@ -13,11 +13,11 @@ from study.replay import PointRecord, StageRecord, load_points, replay
 
 
 def _point(name: str, classifier: str, cam: float, final: float) -> PointRecord:
-    """pretrain (10 s, shared by all) -> classify (5 s, shared per classifier) -> cams (1 s)
+    """pretrain (10 s, shared by all) -> classifier (5 s, shared per classifier) -> cams (1 s)
     -> segment (20 s) -> evaluate (2 s)."""
     return PointRecord(name, (
         StageRecord("pretrain", "p", 10.0, 0.5),
-        StageRecord("classify", f"c-{classifier}", 5.0, 0.8),
+        StageRecord("classifier", f"c-{classifier}", 5.0, 0.8),
         StageRecord("cams", f"m-{name}", 1.0, cam),
         StageRecord("segment", f"s-{name}", 20.0, -0.3),
         StageRecord("evaluate", f"e-{name}", 2.0, final)), final)
@@ -89,14 +89,14 @@ def test_records_come_from_mlflow_and_the_cache_manifests(tmp_path: Path,
     (tmp_path / "cache" / "cams" / "k2" / "manifest.json").write_text('{"seconds": 7.5}')
     with mlflow.start_run(tags={"kind": "trial", "ray.trial_id": "t1"}):
         mlflow.log_params({"choice/grid": "a"})
-        mlflow.log_metric("seg/miou_crf", 0.61)
+        mlflow.log_metric("evaluate/miou_crf", 0.61)
         for stage, key, metrics in (("segment", "k1", {"segment/final_loss": 0.4,
                                                         "stage_seconds": 3.0}),
-                                    ("cams", "k2", {"cam/miou": 0.5, "stage_seconds": 0.0})):
+                                    ("cams", "k2", {"cams/miou": 0.5, "stage_seconds": 0.0})):
             with mlflow.start_run(nested=True, tags={"kind": "stage", "stage": stage,
                                                      "cache_key": key, "ray.trial_id": "t1"}):
                 mlflow.log_metrics(metrics)
-    points = load_points("s", tmp_path / "cache", "seg/miou_crf", uri)
+    points = load_points("s", tmp_path / "cache", "evaluate/miou_crf", uri)
     (a,) = points.values()
     assert a.name == "a" and a.final == pytest.approx(0.61)
     by_stage = {r.stage: r for r in a.stages}

@@ -42,8 +42,8 @@ def _fake_launch(launched: list[str]):
                                   tags={"kind": "trial"}):
                 mlflow.log_params({k: str(v) for k, v in params.items()})
                 value = _fake_value(params)
-                mlflow.log_metrics({"pseudo/miou": value, "seg/miou": value - 0.05,
-                                    "seg/miou_crf": value - 0.02})
+                mlflow.log_metrics({"pseudo_labels/miou": value, "evaluate/miou": value - 0.05,
+                                    "evaluate/miou_crf": value - 0.02})
         home.save(spec.__class__(**{**spec.__dict__, "status": "complete"}))
         return {"status": "complete", "trials": len(GRIDS[spec.grid]), "errors": 0,
                 "seconds": 0.0}

@@ -36,7 +36,7 @@ def test_killed_driver_then_resume(tiny_root: Path, tmp_path: Path, study_env,
     env = {**study_env(tmp_path / "home"), "WSSS_OPTUNA_STORAGE": f"journal:{journal}"}
     cmd = [sys.executable, "-m", "study.cli", "study", "run", "drs-controller", "--samples", "3",
            "--profile", "tiny", "--name", "killed", "--cpus-per-trial", "2",
-           f"data/root={tiny_root}", "data/workers=0", "pseudo/workers=1"]
+           f"data/root={tiny_root}", "data/workers=0", "pseudo_labels/workers=1"]
     log = open(tmp_path / "run.log", "w")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)

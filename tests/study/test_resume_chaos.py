@@ -86,7 +86,7 @@ def test_random_worker_kills_then_a_driver_kill_lose_and_repeat_nothing(
     cmd = [sys.executable, "-m", "study.cli", "study", "run", "--grid", GRID, "--profile",
            "tiny", "--until", "pseudo_labels", "--name", "chaos", "--concurrency", "2",
            "--cpus-per-trial", "1",
-           f"data/root={tiny_root}", "data/workers=0", "pseudo/workers=1"]
+           f"data/root={tiny_root}", "data/workers=0", "pseudo_labels/workers=1"]
     log = open(tmp_path / "run.log", "w")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)

@@ -45,7 +45,7 @@ def test_successive_halving_keeps_the_top_half_at_a_rung() -> None:
     assert sched.decide("b", "cams", 0.3) == STOP  # below the median of {0.5, 0.3}
     assert sched.decide("c", "cams", 0.6) == CONTINUE
     assert sched.decide("d", "cams", 0.45) == STOP  # median of {.5, .3, .6, .45} is .475
-    assert sched.decide("e", "classify", 0.0) == CONTINUE  # not a rung
+    assert sched.decide("e", "classifier", 0.0) == CONTINUE  # not a rung
     assert sched.decide("f", "cams", float("nan")) == CONTINUE  # no score, no verdict
     assert sched.decide("b", "cams", 0.9) == STOP  # a retried trial keeps its first score
     # Tune's call: the stage by name, so DRS† trials (one stage more) meet the same rung
@@ -58,10 +58,10 @@ def test_rungs_come_from_the_method_or_the_spec_and_must_be_stages() -> None:
     base = {"method": "drs", "profile": "tiny"}
     spec = StudySpec(name="s", space="drs", overrides=base, asha=True)
     sched = rung_scheduler(spec, final_stage=6)
-    assert sched.rungs == ("cams", "pseudo_labels")  # DRS: pretrain classify cams ...
+    assert sched.rungs == ("cams", "pseudo_labels")  # DRS: pretrain classifier cams ...
     assert rung_scheduler(StudySpec(name="s", overrides=base), 6) is None  # no --asha
-    only = StudySpec(name="s", overrides=base, asha=True, rungs=["classify"])
-    assert rung_scheduler(only, 6).rungs == ("classify",)
+    only = StudySpec(name="s", overrides=base, asha=True, rungs=["classifier"])
+    assert rung_scheduler(only, 6).rungs == ("classifier",)
     # a rung at or after the trial's last stage judges nothing
     assert rung_scheduler(spec, final_stage=4).rungs == ("cams",)
     with pytest.raises(ConfigError, match="'rw'"):

@@ -21,10 +21,12 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]  # whole studies: multi-stage
 
 # 4 points, 2 distinct classifiers: the cache must train each classifier once
 FOUR_POINTS = {
-    "d55-a20": {"classifier/drs": "constant", "classifier/drs_delta": 0.55, "pseudo/alpha": 0.2},
-    "d55-a30": {"classifier/drs": "constant", "classifier/drs_delta": 0.55, "pseudo/alpha": 0.3},
-    "lrn-a20": {"classifier/drs": "learnable", "pseudo/alpha": 0.2},
-    "lrn-a30": {"classifier/drs": "learnable", "pseudo/alpha": 0.3},
+    "d55-a20": {"classifier/drs": "constant", "classifier/drs_delta": 0.55,
+                "pseudo_labels/alpha": 0.2},
+    "d55-a30": {"classifier/drs": "constant", "classifier/drs_delta": 0.55,
+                "pseudo_labels/alpha": 0.3},
+    "lrn-a20": {"classifier/drs": "learnable", "pseudo_labels/alpha": 0.2},
+    "lrn-a30": {"classifier/drs": "learnable", "pseudo_labels/alpha": 0.3},
 }
 
 
@@ -34,7 +36,8 @@ def _grid(monkeypatch: pytest.MonkeyPatch, name: str, points: dict) -> None:
 
 
 def _spec(name: str, root: Path, **kw) -> StudySpec:
-    base = {"profile": "tiny", "data/root": str(root), "data/workers": 0, "pseudo/workers": 1}
+    base = {"profile": "tiny", "data/root": str(root), "data/workers": 0,
+            "pseudo_labels/workers": 1}
     return StudySpec(name=name, overrides=base, **{"cpus_per_trial": 1, "concurrency": 1, **kw})
 
 
@@ -58,9 +61,9 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     assert all(r.metrics["stage"] == 4 and 0 <= r.metrics["score"] <= 1
                for r in summary["results"])
     # the cache: one classifier per distinct upstream config, reused by the other trials
-    assert len([p for p in (home.cache / "classify").iterdir() if p.is_dir()]) == 2
-    classify = _stage_runs(home, "four", "classify")
-    assert sorted(classify["tags.cache_hit"]) == ["false", "false", "true", "true"]
+    assert len([p for p in (home.cache / "classifier").iterdir() if p.is_dir()]) == 2
+    classifier = _stage_runs(home, "four", "classifier")
+    assert sorted(classifier["tags.cache_hit"]) == ["false", "false", "true", "true"]
     assert len(_stage_runs(home, "four", "pretrain")) == 4
     # MLflow: one study run, 4 trial runs under it, 4 stage runs under each trial
     runs = mlflow.search_runs(experiment_names=["four"])
@@ -75,8 +78,8 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     assert all(uri.startswith(where) for uri in runs.artifact_uri)
     assert not (Path.cwd() / "mlruns").exists()
     assert set(trials["params.choice/grid"]) == set(FOUR_POINTS)
-    assert trials["params.pseudo/alpha"].astype(float).isin([0.2, 0.3]).all()
-    assert trials["metrics.pseudo/miou"].between(0, 1).all()
+    assert trials["params.pseudo_labels/alpha"].astype(float).isin([0.2, 0.3]).all()
+    assert trials["metrics.pseudo_labels/miou"].between(0, 1).all()
     # easy to browse (through MLflow's REST API, as the UI reads it): the runs view, not the
     # GenAI one; a description; trials named by what they vary; `objective` a metric of each
     experiment = mlflow.get_experiment_by_name("four")
@@ -84,24 +87,24 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     assert "grid `four`" in experiment.tags["mlflow.note.content"]
     assert "wsss tables four" in experiment.tags["mlflow.note.content"]
     view = json.loads(experiment.tags["mlflow.sharedViewState.wsss-trials"])  # wsss ui's link
-    assert view["orderByKey"] == "metrics.`objective`" and "metrics.`pseudo/miou`" in \
-        view["selectedColumns"] and "params.`pseudo/alpha`" in view["selectedColumns"]
+    assert view["orderByKey"] == "metrics.`objective`" and "metrics.`pseudo_labels/miou`" in \
+        view["selectedColumns"] and "params.`pseudo_labels/alpha`" in view["selectedColumns"]
     assert sorted(trials["tags.mlflow.runName"]) == [
         "drs=constant δ=0.55 α=0.2", "drs=constant δ=0.55 α=0.3", "drs=learnable α=0.2",
         "drs=learnable α=0.3"]
-    assert list(trials["metrics.objective"]) == list(trials["metrics.pseudo/miou"])
+    assert list(trials["metrics.objective"]) == list(trials["metrics.pseudo_labels/miou"])
     # Optuna: the same four trials, complete, with the objective as value
     ot = optuna.load_study(study_name="four", storage=home.optuna_url)
     assert sorted(t.params["choice/grid"] for t in ot.trials) == sorted(FOUR_POINTS)
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in ot.trials)
     assert sorted(t.value for t in ot.trials) == pytest.approx(
-        sorted(trials["metrics.pseudo/miou"]))
+        sorted(trials["metrics.pseudo_labels/miou"]))
     assert home.load("four").status == "complete"
     # cost: what the study computed, each cache entry once; a cache hit costs nothing
     produced = sum(json.loads(m.read_text())["seconds"] for stage in STAGES
                    for m in (home.cache / stage).glob(f"*/{MANIFEST}"))
     assert summary["spent"] == pytest.approx(produced, abs=0.01 * 16) and produced > 0
-    assert (_stage_runs(home, "four", "classify").sort_values("tags.cache_hit")
+    assert (_stage_runs(home, "four", "classifier").sort_values("tags.cache_hit")
             ["metrics.stage_seconds"].iloc[2:] == 0).all()
     # the same points again: every stage a cache hit, so a tiny budget is never reached;
     # with a rung at cams, a trial stopped there is PRUNED in Optuna, and only such a trial
@@ -122,7 +125,7 @@ def test_four_trial_study_records_everything_once(ray_session, tiny_root, tmp_pa
     assert int(halted.sum()) <= sum(stopped)
     # three new α values: the first trial computes pseudo labels, which spends the budget,
     # so no second trial starts
-    _grid(monkeypatch, "new", {f"a{a}": {"classifier/drs": "learnable", "pseudo/alpha": a}
+    _grid(monkeypatch, "new", {f"a{a}": {"classifier/drs": "learnable", "pseudo_labels/alpha": a}
                                for a in (0.25, 0.35, 0.4)})
     new = _spec("new", tiny_root, grid="new", budget=0.01)
     home.save(new)
@@ -149,7 +152,7 @@ def _the_lab_notebook(home: Home, name: str) -> None:
     for _, run in computed.iterrows():
         keys = client.get_run(run.run_id).data.metrics
         assert any(k.startswith("system/") for k in keys), run["tags.stage"]
-        if STAGES[run["tags.stage"]].gpu and run["tags.stage"] in ("pretrain", "classify"):
+        if STAGES[run["tags.stage"]].gpu and run["tags.stage"] in ("pretrain", "classifier"):
             steps = {m.step for m in client.get_metric_history(run.run_id, "train/loss")}
             assert len(steps) > 1, run["tags.stage"]
     for _, hit in stages[stages["tags.cache_hit"] == "true"].iterrows():
@@ -175,10 +178,10 @@ def _export_reproduces_the_cached_network(home: Home, tmp_path: Path, monkeypatc
     assert {p.name for p in out.iterdir()} == {"weights.pt", "config.yaml", "metrics.json",
                                                "MODEL_CARD.md", "load.py"}
     trials = mlflow.search_runs(experiment_names=["two"], filter_string="tags.kind = 'trial'")
-    best = trials.sort_values("metrics.pseudo/miou", ascending=False).iloc[0]
+    best = trials.sort_values("metrics.pseudo_labels/miou", ascending=False).iloc[0]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["pseudo/miou"] == pytest.approx(best["metrics.pseudo/miou"])
-    assert "seg/report/miou_crf" in metrics and "tiny" in (out / "MODEL_CARD.md").read_text()
+    assert metrics["pseudo_labels/miou"] == pytest.approx(best["metrics.pseudo_labels/miou"])
+    assert "evaluate/report/miou_crf" in metrics and "tiny" in (out / "MODEL_CARD.md").read_text()
     segment = _stage_runs(home, "two", "segment")
     key = segment[segment["tags.ray.trial_id"] == best["tags.ray.trial_id"]]["tags.cache_key"]
     cfg = resolve(yaml_path=out / "config.yaml")
@@ -206,12 +209,12 @@ def test_concurrent_trials_compute_a_shared_classifier_once(ray_session, tiny_ro
     assert summary["status"] == "complete"
     starts = [r.metrics["time_total_s"] for r in summary["results"]]
     assert len(starts) == 2
-    classify = _stage_runs(home, "two", "classify")
-    assert sorted(classify["tags.cache_hit"]) == ["false", "true"]  # the second one waited
+    classifier = _stage_runs(home, "two", "classifier")
+    assert sorted(classifier["tags.cache_hit"]) == ["false", "true"]  # the second one waited
     last = [r.metrics for r in summary["results"]]
-    assert all(m["stage"] == 6 and 0 <= m["seg/miou_crf"] <= 1 for m in last)
+    assert all(m["stage"] == 6 and 0 <= m["evaluate/miou_crf"] <= 1 for m in last)
     trials = mlflow.search_runs(experiment_names=["two"], filter_string="tags.kind = 'trial'")
-    objective = sorted(trials["metrics.pseudo/miou"])
+    objective = sorted(trials["metrics.pseudo_labels/miou"])
     assert sorted(m["score"] for m in last) == pytest.approx(objective)
     stages = mlflow.search_runs(experiment_names=["two"], filter_string="tags.kind = 'stage'")
     assert not [c for c in stages.columns if c.startswith("metrics.system/")]  # switched off
@@ -240,17 +243,17 @@ def test_a_stage_trainable_tunes_thresholds_over_fixed_maps(ray_session, tiny_ro
     home = Home(tmp_path / "home")
     spec = _spec("alone", tiny_root)
     experiment_id, run_id = _study_run(home, spec)
-    ctx = StudyContext(name="alone", objective="pseudo/miou", base=spec.overrides,
+    ctx = StudyContext(name="alone", objective="pseudo_labels/miou", base=spec.overrides,
                        cache_root=str(home.cache), tracking_uri=home.tracking_uri,
                        experiment_id=experiment_id, study_run_id=run_id)
     trainable = tune.with_parameters(
         tune.with_resources(stage_trainable("pseudo_labels"), {"cpu": 1}), study=ctx)
     results = tune.Tuner(
-        trainable, param_space={"pseudo": {"alpha": tune.grid_search([0.2, 0.4])}},
+        trainable, param_space={"pseudo_labels": {"alpha": tune.grid_search([0.2, 0.4])}},
         run_config=tune.RunConfig(storage_path=str(home.results), name="alone", verbose=0),
     ).fit()
     assert results.num_errors == 0 and len(results) == 2
-    alphas = sorted(r.config["pseudo"]["alpha"] for r in results)
+    alphas = sorted(r.config["pseudo_labels"]["alpha"] for r in results)
     assert alphas == [0.2, 0.4] and all(r.metrics["stage"] == 4 for r in results)
     assert len([p for p in (home.cache / "cams").iterdir() if p.is_dir()]) == 1  # shared maps
     assert len([p for p in (home.cache / "pseudo_labels").iterdir() if p.is_dir()]) == 2

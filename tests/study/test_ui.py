@@ -29,7 +29,7 @@ def test_trial_runs_are_named_by_what_they_vary() -> None:
     # a choice's label stands for the values it expands to (64-px scales read as the paper's)
     assert "r=0.5 scales=[448, 768]" in names["sse2-synthetic"]
     sampled = {"classifier/drs": "constant", "classifier/drs_delta": 0.55,
-               "classifier/drs_layers": ("layer1", "layer3"), "pseudo/alpha": 0.2}
+               "classifier/drs_layers": ("layer1", "layer3"), "pseudo_labels/alpha": 0.2}
     assert run_name(sampled) == "drs=constant δ=0.55 layers=1,3 α=0.2"
 
 
@@ -115,23 +115,23 @@ def test_study_progress_is_one_summary_line_per_event() -> None:
     from study.progress import StudyProgress
 
     lines: list[str] = []
-    progress = StudyProgress("drs1", "pseudo/miou", 8)
+    progress = StudyProgress("drs1", "pseudo_labels/miou", 8)
     progress.out = lines.append
     a = _Trial("a", "RUNNING", {"classifier/drs": "learnable"})
     b = _Trial("b", "PENDING", {"classifier/drs": "constant", "classifier/drs_delta": 0.55})
     progress.on_trial_result(0, [a, b], a, {"stage": 1, "score": -0.3})
     assert lines[-1] == "[study drs1] 0/8 done, 1 running, 7 pending, 0 failed"
-    progress.on_trial_result(0, [a, b], a, {"stage": 4, "pseudo/miou": 0.71})
+    progress.on_trial_result(0, [a, b], a, {"stage": 4, "pseudo_labels/miou": 0.71})
     a.status, b.status = "TERMINATED", "RUNNING"
     progress.on_trial_complete(0, [a, b], a)
     assert lines[-1] == ("[study drs1] 1/8 done, 1 running, 6 pending, 0 failed; "
-                         "best pseudo/miou 0.710 (drs=learnable)")
-    progress.on_trial_result(0, [a, b], b, {"stage": 4, "pseudo/miou": 0.774})
+                         "best pseudo_labels/miou 0.710 (drs=learnable)")
+    progress.on_trial_result(0, [a, b], b, {"stage": 4, "pseudo_labels/miou": 0.774})
     b.status = "ERROR"
     progress.on_trial_error(0, [a, b], b)
     assert lines[-1] == ("[study drs1] 1/8 done, 0 running, 6 pending, 1 failed; "
-                         "best pseudo/miou 0.774 (drs=constant δ=0.55)")
-    assert pickle.loads(pickle.dumps(StudyProgress("s", "rw/miou", 3))).samples == 3
+                         "best pseudo_labels/miou 0.774 (drs=constant δ=0.55)")
+    assert pickle.loads(pickle.dumps(StudyProgress("s", "random_walk/miou", 3))).samples == 3
 
 
 def test_wsss_ui_links_each_study_to_its_saved_trials_view(tmp_path: Path, monkeypatch) -> None:
@@ -156,5 +156,6 @@ def test_wsss_ui_links_each_study_to_its_saved_trials_view(tmp_path: Path, monke
     assert view["searchFilter"] == "tags.kind = 'trial'" and view["orderByAsc"] is False
     assert view["orderByKey"] == "metrics.`objective`"
     columns = view["selectedColumns"]
-    assert columns[0] == "metrics.`objective`" and "metrics.`seg/report/miou_crf`" in columns
-    assert "params.`classifier/drs_delta`" in columns and "metrics.`rw/miou`" not in columns
+    assert columns[0] == "metrics.`objective`" and "metrics.`evaluate/report/miou_crf`" in columns
+    assert "params.`classifier/drs_delta`" in columns
+    assert "metrics.`random_walk/miou`" not in columns

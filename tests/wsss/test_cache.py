@@ -13,11 +13,11 @@ from wsss.cache import StageCache, stage_key
 
 
 def test_keys_are_stable_and_sensitive() -> None:
-    a = stage_key("cams", {"cams/scales": (1.0, 0.5)}, {"classify": "k1"}, "fp", "1")
-    assert a == stage_key("cams", {"cams/scales": [1.0, 0.5]}, {"classify": "k1"}, "fp", "1")
-    assert a != stage_key("cams", {"cams/scales": (1.0,)}, {"classify": "k1"}, "fp", "1")
-    assert a != stage_key("cams", {"cams/scales": (1.0, 0.5)}, {"classify": "k2"}, "fp", "1")
-    assert a != stage_key("cams", {"cams/scales": (1.0, 0.5)}, {"classify": "k1"}, "fp", "2")
+    a = stage_key("cams", {"cams/scales": (1.0, 0.5)}, {"classifier": "k1"}, "fp", "1")
+    assert a == stage_key("cams", {"cams/scales": [1.0, 0.5]}, {"classifier": "k1"}, "fp", "1")
+    assert a != stage_key("cams", {"cams/scales": (1.0,)}, {"classifier": "k1"}, "fp", "1")
+    assert a != stage_key("cams", {"cams/scales": (1.0, 0.5)}, {"classifier": "k2"}, "fp", "1")
+    assert a != stage_key("cams", {"cams/scales": (1.0, 0.5)}, {"classifier": "k1"}, "fp", "2")
 
 
 def test_a_failed_computation_is_never_served(tmp_path: Path) -> None:
@@ -67,6 +67,21 @@ def test_ls_du_gc(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert cache.get("cams", "a") is None
 
 
+def test_gc_stale_removes_what_no_key_reaches(tmp_path: Path) -> None:
+    from wsss.pipeline import STAGES
+
+    cache = StageCache(tmp_path)
+    version = STAGES["cams"].version
+    for stage, key, v in (("cams", "now", version), ("cams", "old", "0"),
+                          ("classify", "renamed", "3")):
+        cache.get_or_compute(stage, key, lambda out: {}, {"version": v})
+    assert main(["cache", "gc", "--cache", str(tmp_path)]) == 0  # not asked: all kept
+    assert cache.get("cams", "old") and cache.get("classify", "renamed")
+    assert main(["cache", "gc", "--cache", str(tmp_path), "--stale"]) == 0
+    assert cache.get("cams", "now") and cache.get("cams", "old") is None
+    assert cache.get("classify", "renamed") is None
+
+
 def _flip_a_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, different contents
@@ -78,7 +93,7 @@ def _entry(cache: StageCache, key: str = "a"):
         (out / "maps").mkdir()
         (out / "maps" / "x.npz").write_bytes(b"payload-" * 64)
         (out / "weights.pt").write_bytes(b"w" * 100)
-        return {"cam/miou": 0.5, "cam/m_fn": float("inf")}
+        return {"cams/miou": 0.5, "cams/m_fn": float("inf")}
 
     return cache.get_or_compute("cams", key, compute)
 
@@ -88,10 +103,10 @@ def test_a_flipped_byte_is_never_served(tmp_path: Path, damaged: str, capsys, ca
     cache = StageCache(tmp_path)
     entry = _entry(cache)
     assert "null" in (entry.path / "metrics.json").read_text()  # strict JSON, not Infinity
-    m_fn = entry.metrics["cam/m_fn"]  # NaN, whether just computed or served from the cache
+    m_fn = entry.metrics["cams/m_fn"]  # NaN, whether just computed or served from the cache
     assert m_fn != m_fn and cache.get("cams", "a").hit
-    assert cache.get("cams", "a").metrics["cam/m_fn"] != cache.get("cams", "a").metrics[
-        "cam/m_fn"]
+    assert cache.get("cams", "a").metrics["cams/m_fn"] != cache.get("cams", "a").metrics[
+        "cams/m_fn"]
     _flip_a_byte(entry.path / damaged)
     assert main(["cache", "verify", "--cache", str(tmp_path)]) == 1
     out = capsys.readouterr().out

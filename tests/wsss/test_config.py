@@ -67,11 +67,12 @@ def test_bad_keys_and_values_name_the_key(overrides: dict, named: str) -> None:
 
 
 def test_selection_and_reporting_splits_are_apart() -> None:
-    """docs/method.md §5 item 13: the profiles keep the two roles on different splits."""
+    """docs/method.md, "Selection vs reporting": the profiles keep the two roles on different
+    splits."""
     quick, voc = config.resolve({"profile": "quick"}), config.resolve({})
-    assert (quick.data.val_split, quick.data.report_split) == ("val", "test")
-    assert (voc.data.val_split, voc.data.report_split) == ("train", "val")
-    with pytest.raises(ConfigError, match="data/report_split: equals data/val_split"):
+    assert (quick.data.select_split, quick.data.report_split) == ("val", "test")
+    assert (voc.data.select_split, voc.data.report_split) == ("train", "val")
+    with pytest.raises(ConfigError, match="data/report_split: equals data/select_split"):
         config.resolve({"profile": "quick", "data/report_split": "val"})
     assert config.resolve({"data/report_split": ""}).data.report_split == ""
 
@@ -127,11 +128,11 @@ def test_dump_yaml_round_trips(tmp_path: Path) -> None:
 def test_presets_and_profiles_layer_in_order() -> None:
     ref = config.resolve({})
     paper = config.resolve({"preset": "paper"})
-    assert (ref.pseudo.beta, paper.pseudo.beta) == (0.2, 0.06)
+    assert (ref.pseudo_labels.beta, paper.pseudo_labels.beta) == (0.2, 0.06)
     assert (ref.classifier.crop, paper.classifier.crop) == (320, 321)
     assert (ref.refine.epochs, paper.refine.epochs) == (30, 15)
     quick = config.resolve({"preset": "paper", "profile": "quick"})
-    assert quick.classifier.crop == 64 and quick.pseudo.beta == 0.06  # profile: scale only
+    assert quick.classifier.crop == 64 and quick.pseudo_labels.beta == 0.06  # profile: scale only
     assert config.resolve({"profile": "quick", "classifier/crop": "56"}).classifier.crop == 56
 
 
@@ -143,3 +144,20 @@ def test_delta_out_of_range_and_oracle_guard() -> None:
     with pytest.raises(ConfigError, match="oracle"):
         config.resolve({"classifier/select": "oracle"})
     assert config.resolve({"classifier/select": "oracle", "oracle": "true"}).oracle
+
+
+def test_options_module_imports_no_method() -> None:
+    """Options are declared apart from resolution: methods import them, never the reverse."""
+    import subprocess
+    import sys
+
+    code = ("import sys, wsss.options; print(sorted(m for m in sys.modules "
+            "if m.startswith(('wsss.methods', 'wsss.config'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_unknown_method_is_refused_by_resolution() -> None:
+    with pytest.raises(ConfigError, match="method: 'nope' is not one of"):
+        config.resolve({"method": "nope"})

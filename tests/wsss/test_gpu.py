@@ -35,7 +35,7 @@ def test_tiny_pipeline_on_cuda_matches_cpu_shapes(tiny_root: Path, tmp_path: Pat
     cfg = config.resolve({"profile": "tiny", "data/root": str(tiny_root), "device": "cuda",
                           "data/workers": 0, "evaluate/workers": 1})
     entries = run_pipeline(cfg, StageCache(tmp_path))
-    assert 0.0 <= entries["evaluate"].metrics["seg/miou"] <= 1.0
+    assert 0.0 <= entries["evaluate"].metrics["evaluate/miou"] <= 1.0
 
 
 def test_ser_step_on_resnet38_at_448_on_cuda() -> None:
@@ -62,7 +62,7 @@ def test_random_walk_on_cuda_equals_cpu_at_voc_size() -> None:
 
 def test_tiny_ssenet_pipeline_on_cuda(tiny_root: Path, tmp_path: Path) -> None:
     cfg = config.resolve({"method": "ssenet", "profile": "tiny", "data/root": str(tiny_root),
-                          "device": "cuda", "data/workers": 0, "crf/workers": 1,
+                          "device": "cuda", "data/workers": 0, "crf_labels/workers": 1,
                           "segment/enabled": False})
     entries = run_pipeline(cfg, StageCache(tmp_path))
-    assert 0.0 <= entries["random_walk"].metrics["rw/miou"] <= 1.0
+    assert 0.0 <= entries["random_walk"].metrics["random_walk/miou"] <= 1.0

@@ -25,9 +25,10 @@ def test_a_method_has_every_part(name: str) -> None:
     assert steps[0] == "pretrain" and steps[-2:] == ["segment", "evaluate"]
     assert all(s in STAGES for s in steps) and labels in steps
     assert stage_of_metric(method.objective).name in steps  # its objective is reachable
-    spaces = importlib.import_module(f"search_spaces.{name}").SPACES
-    tables = importlib.import_module(f"analysis.{name}").TABLES
+    spaces = importlib.import_module(method.space_module).SPACES
+    tables = importlib.import_module(method.table_module).TABLES
     assert spaces and tables and method.grids
+    assert all(key in tables for key in method.tables)  # `wsss reproduce` builds each
     for points in method.grids.values():  # every grid point is a valid config
         for point in points.values():
             config.resolve({"method": name, "profile": "tiny", **{k: v for k, v in point.items()
@@ -37,24 +38,25 @@ def test_a_method_has_every_part(name: str) -> None:
 def test_an_unknown_method_fails_instead_of_running_drs() -> None:
     with pytest.raises(config.ConfigError, match="method"):
         config.resolve({"method": "seam"})
-    with pytest.raises(config.ConfigError, match="method"):
-        config.replace(config.resolve({}), method="seam")
+    from wsss import pipeline
+
+    renamed = config.replace(config.resolve({}), method="seam")  # options alone know no methods
+    with pytest.raises(config.ConfigError, match="method: 'seam' is not one of"):
+        pipeline.plan(renamed)
 
 
 def test_a_method_without_a_paper_preset_is_refused() -> None:
     with pytest.raises(ValueError, match="preset"):
         Method(name="x", paper="", overlay={}, presets={"reference": {}}, profiles={},
                weak_labels=lambda cfg: ([], ""), classifier_step=lambda m, d, c: None,
-               objective="cam/miou", grids={})
+               objective="cams/miou", grids={})
 
 
 def test_one_name_per_stage_section_and_metric_prefix() -> None:
-    """The explicit table of names: each stage's section is a config section, its prefix is
-    unique, and its headline score carries its prefix."""
+    """A stage's name is its config section, its cache folder (``StageCache.path``) and the
+    prefix of its metrics (every metric each stage returns: tests/wsss/test_stage_reads.py)."""
     sections = {k.split("/")[0] for k in config.flatten(config.resolve({})) if "/" in k}
-    prefixes = [s.prefix for s in STAGES.values()]
-    assert len(prefixes) == len(set(prefixes))
     for stage in STAGES.values():
-        assert stage.section in sections, stage.name
-        assert stage.score.startswith(stage.prefix + "/"), stage.name
+        assert stage.name in sections, stage.name
+        assert stage.score.startswith(stage.name + "/"), stage.name
         assert stage_of_metric(stage.score) is stage

@@ -13,7 +13,7 @@ from wsss.cache import StageCache
 from wsss.models.classifier import DRSClassifier
 from wsss.pipeline import STAGES, key_fields, run_pipeline
 
-TINY = {"profile": "tiny", "data/workers": 0, "pseudo/workers": 1}
+TINY = {"profile": "tiny", "data/workers": 0, "pseudo_labels/workers": 1}
 
 
 def test_precision_is_off_in_both_presets_and_keys_the_network_stages() -> None:
@@ -46,9 +46,9 @@ def test_bf16_autocast_reaches_training_and_inference(tiny_root: Path, tmp_path:
         entries = run_pipeline(cfg, StageCache(tmp_path / precision), until="cams")
         training = [on for grad, on in seen if grad]
         inference = [on for grad, on in seen if not grad]
-        assert training and inference  # pretrain/classify steps, val and map passes
+        assert training and inference  # pretrain/classifier steps, val and map passes
         assert set(training) == set(inference) == {precision == "bf16"}
-        assert 0.0 <= entries["cams"].metrics["cam/miou"] <= 1.0
+        assert 0.0 <= entries["cams"].metrics["cams/miou"] <= 1.0
 
 
 def test_fp16_scales_the_loss_and_checkpoints_the_scaler(tmp_path: Path) -> None:

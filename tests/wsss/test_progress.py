@@ -50,7 +50,7 @@ def test_a_terminal_redraws_one_line_and_ends_it() -> None:
     text = out.getvalue()
     # drawn at 0.3 s, then at least 1 s apart (1.5, 2.7), and when done
     assert text.count("\r") == 4 and text.endswith("\x1b[K\n")
-    printer("classify", 3, 10, "steps")
+    printer("classifier", 3, 10, "steps")
     printer.end()  # a stage that stops short of its total still ends its line
     assert out.getvalue().endswith("\x1b[K\n")
 

@@ -1,11 +1,12 @@
-"""Every stage reads nothing outside its cache key (docs/architecture.md §3), and wants a GPU
-exactly when it builds or loads a network.
+"""Every stage reads nothing outside its cache key (docs/architecture.md, "The stage cache"), and
+wants a GPU exactly when it builds or loads a network.
 
 Each stage of both methods runs on the tiny benchmark with a config that records every field
 read. A stage may read what it declares (``Stage.reads`` and ``reads_if``), what its
 upstream stages' keys cover (their keys are part of its own), and fields marked
 ``OUTSIDE_KEY`` (speed or location only). Anything else could serve a stale entry: on the
-code before this test, oracle selection read ``eval/gt_dir`` outside the classify key.
+code before this test, oracle selection read the ground-truth folder (``scoring/gt_dir``)
+outside the classifier key.
 
 The same runs count the convolutions each stage constructs: a stage that builds or loads a
 network must declare ``gpu=True`` (a study with GPUs runs it on one) and one that does not
@@ -23,7 +24,7 @@ from wsss import config
 from wsss.pipeline import OUTSIDE_KEY, STAGES, key_fields, plan
 from wsss.testing import ReadRecorder
 
-COMMON = {"profile": "tiny", "data/workers": 0, "pseudo/workers": 1, "crf/workers": 1,
+COMMON = {"profile": "tiny", "data/workers": 0, "pseudo_labels/workers": 1, "crf_labels/workers": 1,
           "evaluate/workers": 1}
 CASES = {
     "drs-oracle-refine": {"refine/enabled": True, "oracle": True, "classifier/select": "oracle"},
@@ -49,8 +50,9 @@ def test_stages_read_only_what_their_key_covers(case: str, tiny_root: Path, tmp_
         out = tmp_path / name
         out.mkdir()
         convs.clear()
-        stage.run(ReadRecorder(cfg, log), {r: outs[s] for r, s in roles.items()}, out)
+        metrics = stage.run(ReadRecorder(cfg, log), {r: outs[s] for r, s in roles.items()}, out)
         networks[name] = bool(convs)
+        assert metrics and all(k.startswith(f"{name}/") for k in metrics), (name, metrics)
         outs[name] = out
         covered[name] = set(key_fields(cfg, stage)).union(
             *(covered[s] for s in roles.values()))

@@ -37,7 +37,7 @@ class _Hashing(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         data = self.fh.read(len(buffer))
         self.md5.update(data)
         buffer[: len(data)] = data
@@ -119,7 +119,7 @@ class Source:
                         if member.isfile() and rel is not None and rel.startswith(wanted):
                             data = archive.extractfile(member)
                             yield rel, data.read() if data else b""
-                if official:
+                if isinstance(reader, _Hashing):
                     self.md5 = reader.drain()
         except ARCHIVE_ERRORS as err:
             raise DataError(f"{self.path}: truncated or corrupt archive (at member "

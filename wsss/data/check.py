@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -34,6 +33,7 @@ from wsss.data.voc import (
     load_saliency,
     read_split_list,
 )
+from wsss.options import PipelineConfig
 
 VOC_GT_SPLITS = ("train", "val", "trainval")  # VOC itself annotates these in SegmentationClass
 GT_DIRS = ("SegmentationClassAug", "SegmentationClass")
@@ -52,8 +52,9 @@ class CheckReport:
     root: Path
     classes: tuple[str, ...]
     splits: dict[str, SplitSummary] = field(default_factory=dict)
-    images_per_class: np.ndarray | None = None  # over all splits, by image labels
-    pixels_per_class: np.ndarray | None = None  # over all distinct masks checked
+    # over all splits, by image labels; over all distinct masks checked
+    images_per_class: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pixels_per_class: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -69,7 +70,8 @@ def _check_image(args: tuple[VocLayout, str, tuple[str, ...]]) -> tuple:
     """
     layout, name, gt_dirs = args
     c = layout.num_classes
-    problems, pixels, mask_ids, found = [], np.zeros(c + 1, np.int64), None, set()
+    problems, pixels, mask_ids = [], np.zeros(c + 1, np.int64), None
+    found: set[str] = set()
     path = layout.image_path(name)
     size = None
     if not path.exists():
@@ -289,20 +291,20 @@ def format_report(report: CheckReport, max_lines: int = 50) -> str:
     return "\n".join(lines)
 
 
-def requirements(cfg: Any, stages: Sequence[str]) -> dict[str, tuple[str, ...]]:
+def requirements(cfg: PipelineConfig, stages: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """{split: folders its images need} for the configured ``stages`` (``pipeline.plan``)."""
     d, gt = cfg.data, cfg.scoring.gt_dir
-    out: dict[str, list[str]] = {d.train_split: ["JPEGImages"], d.eval_split: ["JPEGImages"],
-                                 d.val_split: ["JPEGImages"]}
+    out: dict[str, list[str]] = {d.train_split: ["JPEGImages"], d.score_split: ["JPEGImages"],
+                                 d.select_split: ["JPEGImages"]}
     if "pseudo_labels" in stages:  # DRS's background comes from saliency
         out[d.train_split].append(d.saliency_dir)
-        out[d.eval_split].append(d.saliency_dir)
+        out[d.score_split].append(d.saliency_dir)
     if len(stages) > 1:  # every stage after pretrain scores against ground truth
-        out[d.eval_split].append(gt)
+        out[d.score_split].append(gt)
     if "segment" in stages and cfg.segment.labels == "gt":
         out[d.train_split].append(gt)
     if "evaluate" in stages:
-        out[d.val_split].append(gt)
+        out[d.select_split].append(gt)
         if d.report_split:
             out.setdefault(d.report_split, ["JPEGImages"]).append(gt)
     if d.labels == "masks":
@@ -311,7 +313,7 @@ def requirements(cfg: Any, stages: Sequence[str]) -> dict[str, tuple[str, ...]]:
     return {split: tuple(dict.fromkeys(f)) for split, f in out.items()}
 
 
-def preflight(cfg: Any, stages: Sequence[str], layout: VocLayout, fingerprint: str,
+def preflight(cfg: PipelineConfig, stages: Sequence[str], layout: VocLayout, fingerprint: str,
               markers: Path) -> None:
     """What ``wsss run`` and ``wsss study run`` check before any training: lists, labels and
     folders every time; every image, mask and saliency map once per dataset fingerprint

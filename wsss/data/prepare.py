@@ -261,7 +261,8 @@ def _write_lists(tmp: Path, splits: dict[str, list[str]], labels: dict[str, list
         vec = np.zeros(len(VOC_CLASSES) - 1, np.float32)
         vec[labels[name]] = 1.0
         vectors[name] = vec
-    np.save(tmp / "cls_labels.npy", vectors)  # psa's format: a pickled dict (ours to write)
+    # psa's format: a pickled dict (ours to write)
+    np.save(tmp / "cls_labels.npy", np.asarray(vectors, dtype=object))
 
 
 def _check(tmp: Path, splits: dict[str, list[str]], sources: dict[str, Source]) -> None:

@@ -51,7 +51,7 @@ class SynthParams:
     n_train: int = 3000  # train_aug images
     n_train_subset: int = 500  # the first n of train_aug also form 'train' (VOC's 1,464)
     n_val: int = 500
-    n_test: int = -1  # held-out reporting split (docs/synthetic.md §splits); -1 = n_val
+    n_test: int = -1  # held-out reporting split (docs/synthetic.md); -1 = n_val
     classes: int = 8  # K foreground classes
     objects: tuple[int, int] = (1, 2)  # objects per image (inclusive range)
     axis: tuple[float, float] = (0.19, 0.41)  # body semi-major axis (v4: 12-26 px at 64)
@@ -101,7 +101,7 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int, channels: int
     """Low-frequency noise in [0, 1]: a random grid upsampled bicubically."""
     grid = (rng.random((cells, cells, channels)) * 255).astype(np.uint8)
     img = Image.fromarray(grid.squeeze(-1) if channels == 1 else grid)
-    arr = np.asarray(img.resize((size, size), Image.BICUBIC), dtype=np.float32) / 255.0
+    arr = np.asarray(img.resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32) / 255.0
     return arr.reshape(size, size, channels)
 
 
@@ -164,8 +164,8 @@ def _draw(p: SynthParams, rng: np.random.Generator):
     salient_extra = np.zeros((s, s), bool)
     for _ in range(int(rng.integers(p.distractors[0], p.distractors[1] + 1))):  # head-less
         a = rng.uniform(0.08, 0.18) * s
-        m, u = _ellipse(cv, *rng.uniform(0, s, 2), a, a * rng.uniform(*p.aspect),
-                        rng.uniform(0, np.pi))
+        cy, cx = rng.uniform(0, s, 2)
+        m, u = _ellipse(cv, cy, cx, a, a * rng.uniform(*p.aspect), rng.uniform(0, np.pi))
         _paint_body(img, cv, p, int(rng.integers(p.classes)), m, u, rng)
         if rng.random() < p.salient_distractor_prob:
             salient_extra |= m
@@ -173,7 +173,7 @@ def _draw(p: SynthParams, rng: np.random.Generator):
     heads = []
     n_obj = int(rng.integers(p.objects[0], p.objects[1] + 1))
     classes = rng.choice(p.classes, size=n_obj, replace=n_obj > p.classes)
-    first = None
+    first: tuple[float, float, float] | None = None
     for k, cls in enumerate(classes):
         lo, hi = p.small_axis if rng.random() < p.small_prob else p.axis
         a = rng.uniform(lo, hi) * s
@@ -190,6 +190,9 @@ def _draw(p: SynthParams, rng: np.random.Generator):
             head = _head_inside(cy, cx, a, theta, r, s, rng)
             if head is not None:
                 break
+        if head is None:
+            raise ValueError(f"no head fits inside a {s}-px image in 100 draws: the object "
+                             "sizes leave no room (SynthParams.axis, head_ratio)")
         hy, hx = head
         first = first or (cy, cx, a)
         body, u = _ellipse(cv, cy, cx, a, b, theta)
@@ -197,10 +200,10 @@ def _draw(p: SynthParams, rng: np.random.Generator):
         mask[body] = cls + 1
         heads.append((hy, hx, r, int(cls)))
     for hy, hx, r, cls in heads:  # heads last: the discriminative part is never occluded
-        head = _disc(cv, hy, hx, r)
-        img[head] = _hsv_to_rgb(cls / p.classes, 0.9, 0.95)  # K evenly spaced hues
+        disc = _disc(cv, hy, hx, r)
+        img[disc] = _hsv_to_rgb(cls / p.classes, 0.9, 0.95)  # K evenly spaced hues
         img[_disc(cv, hy, hx, max(0.6, 0.35 * r))] = 0.05  # the dark eye
-        mask[head] = cls + 1
+        mask[disc] = cls + 1
     img = np.clip(img + rng.normal(0, 0.02, img.shape), 0, 1)
     sal = _saliency(p, cv, mask > 0, salient_extra, rng)
     labels = sorted({int(c) for c in np.unique(mask) if c > 0})
@@ -369,7 +372,7 @@ def is_outdated(meta: dict[str, Any], p: SynthParams | None = None,
 def params_of(meta: dict[str, Any]) -> SynthParams:
     """The ``SynthParams`` a metadata dict records (lists back to tuples; new fields default)."""
     known = {f.name for f in dataclasses.fields(SynthParams)}
-    values = {k: tuple(v) if isinstance(v, list) else v
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
               for k, v in meta.get("params", {}).items() if k in known}
     return SynthParams(**values)
 
@@ -396,4 +399,5 @@ def _write_lists(root: Path, p: SynthParams, rows: dict[str, dict[str, tuple]]) 
         vec = np.zeros(p.classes, np.float32)
         vec[ids] = 1.0
         vectors[name] = vec
-    np.save(root / "cls_labels.npy", vectors)  # psa's format: a pickled dict (ours to write)
+    # psa's format: a pickled dict (ours to write)
+    np.save(root / "cls_labels.npy", np.asarray(vectors, dtype=object))

@@ -14,16 +14,20 @@ augmentation depends only on (seed, epoch, index), never on worker count or orde
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageEnhance
 
+if TYPE_CHECKING:
+    from wsss.options import ClassifierConfig
+
 Sample = dict[str, Any]
 Interp = Literal["nearest", "bilinear", "bicubic"]
-_PIL = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+_PIL = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
+        "bicubic": Image.Resampling.BICUBIC}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MEAN_RGB_UINT8 = tuple(round(m * 255) for m in IMAGENET_MEAN)  # pads to 0 after normalisation
@@ -40,7 +44,8 @@ def resize_sample(
         img = Image.fromarray(sample["image"]).resize((w, h), _PIL[image_interp])
         out["image"] = np.asarray(img)
     if "mask" in sample:
-        out["mask"] = np.asarray(Image.fromarray(sample["mask"]).resize((w, h), Image.NEAREST))
+        mask = Image.fromarray(sample["mask"]).resize((w, h), Image.Resampling.NEAREST)
+        out["mask"] = np.asarray(mask)
     if "saliency" in sample:
         sal = Image.fromarray(sample["saliency"]).resize((w, h), _PIL[saliency_interp])
         out["saliency"] = np.asarray(sal)
@@ -191,7 +196,7 @@ def to_tensor(image: np.ndarray, mean: Sequence[float] = IMAGENET_MEAN,
     return (x - m) / s
 
 
-def square_transform(c: Any) -> Compose:
+def square_transform(c: ClassifierConfig) -> Compose:
     """DRS order (LoadData.py) from a classifier config: square resize, flip, colour jitter,
     random crop."""
     steps: list[Any] = [ResizeSquare(c.resize), HorizontalFlip(0.5)]
@@ -201,7 +206,7 @@ def square_transform(c: Any) -> Compose:
     return Compose(steps)
 
 
-def classifier_transform(c: Any) -> Compose:
+def classifier_transform(c: ClassifierConfig) -> Compose:
     """DRS's square transform, or with ``scale_range`` SSENet's (train_cls_ser.py): random
     long side (bicubic, aspect kept), flip, colour jitter, crop padded with the mean colour."""
     if not c.scale_range[1]:

@@ -10,8 +10,8 @@
     ROOT/cls_labels.npy                    psa/SSENet {name: float32[20]} (optional)
     ROOT/wsss_dataset.json                 class names of a non-VOC set (synthetic; optional)
 
-A split list may be in any of three line formats, detected per line (docs/method.md §4):
-``name`` (VOC), ``name 0 14`` (DRS ``*_cls.txt``, 0-based foreground ids) or
+A split list may be in any of three line formats, detected per line (docs/method.md, "Data
+formats"): ``name`` (VOC), ``name 0 14`` (DRS ``*_cls.txt``, 0-based foreground ids) or
 ``/JPEGImages/name.jpg /SegmentationClassAug/name.png`` (psa ``voc12/*.txt``).
 Image-level labels come from the DRS list, from ``cls_labels.npy`` or from the masks
 (``DataConfig.labels``); a record's ``labels`` are 0-based foreground ids.
@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,10 +31,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
 from wsss.data.layout import IGNORE, META_FILE, VOC_CLASSES
-from wsss.data.transforms import Sample, to_tensor
 from wsss.runtime import write_json
 
 LabelSource = Literal["list", "npy", "masks"]
@@ -203,7 +201,7 @@ def load_records(layout: VocLayout, split: str, labels: LabelSource = "list",
         if labels == "list":
             if ids is None:
                 raise DataError(f"{path}: line for {name} has no labels (not a DRS *_cls list)")
-        elif labels == "npy":
+        elif npy is not None:  # labels == "npy"
             if name not in npy:
                 raise DataError(f"{layout.npy_path()}: no labels for {name}")
             vec = np.asarray(npy[name]).reshape(-1)
@@ -346,88 +344,3 @@ def _read_index(index: Path | None) -> dict[str, list]:
         return json.loads(index.read_text())
     except ValueError:  # a torn or foreign file: recompute every digest
         return {}
-
-
-# ---------------------------------------------------------------------------------------------
-# datasets
-
-Transform = Callable[[Sample, np.random.Generator], Sample]
-
-
-class _VocDataset(Dataset):
-    """Shared plumbing: records, a joint transform and a per-(seed, epoch, index) RNG."""
-
-    def __init__(self, layout: VocLayout, records: Sequence[Record],
-                 transform: Transform | None = None, *, seed: int = 0,
-                 gt_dir: str = "SegmentationClassAug") -> None:
-        self.layout, self.records, self.transform = layout, list(records), transform
-        self.seed, self.epoch, self.gt_dir = seed, 0, gt_dir
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Augmentations depend on (seed, epoch, index): call once per epoch."""
-        self.epoch = epoch
-
-    def _apply(self, sample: Sample, index: int) -> Sample:
-        if self.transform is None:
-            return sample
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        return self.transform(sample, rng)
-
-
-class ClassificationDataset(_VocDataset):
-    """(image 3 x H x W normalised, label float[C])."""
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rec = self.records[index]
-        sample = self._apply({"image": load_image(self.layout.image_path(rec.name))}, index)
-        return to_tensor(sample["image"]), label_vector(rec.labels, self.layout.num_classes)
-
-
-class SegmentationDataset(_VocDataset):
-    """(image 3 x H x W normalised, mask H x W int64 with 255 = ignore).
-
-    ``mask_dir`` may point outside the dataset (a pseudo-label stage's output folder).
-    """
-
-    def __init__(self, *args: Any, mask_dir: Path | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.mask_dir = mask_dir
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rec = self.records[index]
-        image = load_image(self.layout.image_path(rec.name))
-        path = (self.mask_dir / f"{rec.name}.png" if self.mask_dir
-                else self.layout.mask_path(rec.name, self.gt_dir))
-        mask = load_mask(path, self.layout.num_classes, image.shape[:2])
-        sample = self._apply({"image": image, "mask": mask}, index)
-        return to_tensor(sample["image"]), torch.from_numpy(sample["mask"].astype(np.int64))
-
-
-class InferenceDataset(_VocDataset):
-    """Dict with name, image, label, saliency (0-255), optional mask and the original size."""
-
-    def __init__(self, *args: Any, with_saliency: bool = True, with_mask: bool = False,
-                 **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.with_saliency, self.with_mask = with_saliency, with_mask
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        rec = self.records[index]
-        image = load_image(self.layout.image_path(rec.name))
-        size = image.shape[:2]
-        sample: Sample = {"image": image}
-        if self.with_saliency:
-            sample["saliency"] = load_saliency(self.layout.saliency_path(rec.name), size)
-        if self.with_mask:
-            sample["mask"] = load_mask(self.layout.mask_path(rec.name, self.gt_dir),
-                                       self.layout.num_classes, size)
-        sample = self._apply(sample, index)
-        out = {"name": rec.name, "image": to_tensor(sample["image"]), "size": size,
-               "label": label_vector(rec.labels, self.layout.num_classes)}
-        for key in ("saliency", "mask"):
-            if key in sample:
-                out[key] = torch.tensor(sample[key])  # a copy: PIL arrays are read-only
-        return out

@@ -1,15 +1,21 @@
 """DRS: Kim, Han & Kim, "Discriminative Region Suppression for Weakly-Supervised Semantic
-Segmentation", AAAI 2021, arXiv:2103.07246 (docs/method.md §1).
+Segmentation", AAAI 2021, arXiv:2103.07246 (docs/method.md, "DRS").
 
 The shared config defaults are DRS's reference code, so the overlay is empty.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wsss.config import LAYERS
-from wsss.methods.base import Method, Step
+from wsss.methods.base import Method, Step, StepFn
+from wsss.options import LAYERS, PipelineConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from wsss.models.classifier import Classifier
+    from wsss.options import ClassifierConfig
 
 # DRS Table 2's nine placements, by the names the paper's rows imply
 PLACEMENTS: dict[str, tuple[str, ...]] = {
@@ -17,7 +23,8 @@ PLACEMENTS: dict[str, tuple[str, ...]] = {
     "2-6": LAYERS[1:], "1-6": LAYERS, "1-5": LAYERS[:5], "1-4": LAYERS[:4],
 }
 
-# Paper-vs-code differences (docs/method.md §3); the defaults are the reference code's.
+# Paper-vs-code differences (docs/method.md, "Paper vs code: the presets"); the defaults are the
+# reference code's.
 PAPER = {
     "classifier/nesterov": False,  # not mentioned in the paper
     "classifier/batch_size": 5,  # the paper's batch (code: 5 x nGPU = 10)
@@ -25,8 +32,8 @@ PAPER = {
     "refine/epochs": 15,
     "refine/decay_epochs": (5, 10),
     "refine/batch_size": 5,
-    "pseudo/beta": 0.06,  # the paper's saliency threshold (code: 50/255)
-    "pseudo/conflict_count": 0,  # the conflict rule is in the code only
+    "pseudo_labels/beta": 0.06,  # the paper's saliency threshold (code: 50/255)
+    "pseudo_labels/conflict_count": 0,  # the conflict rule is in the code only
 }
 
 # DRS Table 1: controller, learnable or a constant delta (DRS in layer1-6)
@@ -58,23 +65,24 @@ PROXY: dict[str, dict[str, Any]] = {
     **{f"t3:{k}": v for k, v in TABLE3.items() if k.endswith("+refine")},
     **{f"ab:{name} {key.split('/')[1]}={value}": {**TABLE1[name], key: value}
        for name in ("learnable", "delta=0.55")
-       for key, value in (("pseudo/alpha", 0.1), ("pseudo/alpha", 0.3), ("pseudo/beta", 0.3))},
+       for key, value in (("pseudo_labels/alpha", 0.1), ("pseudo_labels/alpha", 0.3),
+                          ("pseudo_labels/beta", 0.3))},
 }
 
 
-def weak_labels(cfg: Any) -> tuple[list[Step], str]:
-    """classify -> cams -> [refine] -> pseudo_labels (DRS† when ``refine/enabled``)."""
-    steps: list[Step] = [("classify", {"pretrain": "pretrain"}),
-                         ("cams", {"classify": "classify"})]
+def weak_labels(cfg: PipelineConfig) -> tuple[list[Step], str]:
+    """classifier -> cams -> [refine] -> pseudo_labels (DRS† when ``refine/enabled``)."""
+    steps: list[Step] = [("classifier", {"pretrain": "pretrain"}),
+                         ("cams", {"classifier": "classifier"})]
     maps = "cams"
     if cfg.refine.enabled:
-        steps.append(("refine", {"pretrain": "pretrain", "classify": "classify"}))
+        steps.append(("refine", {"pretrain": "pretrain", "classifier": "classifier"}))
         maps = "refine"
     steps.append(("pseudo_labels", {"maps": maps}))
     return steps, "pseudo_labels"
 
 
-def classifier_step(model: Any, device: Any, c: Any):
+def classifier_step(model: Classifier, device: torch.device, c: ClassifierConfig) -> StepFn:
     """MultiLabelSoftMargin on the GAP logits (DRS ``train_cls.py``)."""
     from wsss.engine import classification_step
 
@@ -90,8 +98,13 @@ DRS = Method(
     profiles={},
     weak_labels=weak_labels,
     classifier_step=classifier_step,
-    objective="pseudo/miou",
+    objective="pseudo_labels/miou",
     grids={"drs1": TABLE1, "drs2": TABLE2, "drs3": TABLE3, "drs-proxy": PROXY},
     grid_until="evaluate",  # Tables 1-3 are DeepLab-LargeFOV val mIoU: the final metric
     rungs=("cams", "pseudo_labels"),  # before segment, the costly stage (docs/search.md)
+    title="DRS",
+    short_names={"classifier/drs": "drs", "classifier/drs_delta": "δ",
+                 "classifier/drs_layers": "layers", "pseudo_labels/alpha": "α",
+                 "pseudo_labels/beta": "β", "refine/enabled": "refine"},
+    tables=("drs1", "drs2", "drs3"),
 )

@@ -1,15 +1,23 @@
 """SSENet: Wang et al., "Self-supervised Scale Equivariant Network for Weakly Supervised
-Semantic Segmentation", arXiv:1909.03714 (docs/method.md §2): a two-branch SER classifier on
-the psa/AffinityNet pipeline (dense CRF -> AffinityNet -> random walk).
+Semantic Segmentation", arXiv:1909.03714 (docs/method.md, "SSENet (on psa)"): a two-branch SER
+classifier on the psa/AffinityNet pipeline (dense CRF -> AffinityNet -> random walk).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wsss.methods.base import Method, Step
+from wsss.methods.base import Method, Step, StepFn
+from wsss.options import PipelineConfig
 
-# The SSE/psa reference code (docs/method.md §2), overlaid on the shared (DRS) defaults.
+if TYPE_CHECKING:
+    import torch
+
+    from wsss.models.classifier import Classifier
+    from wsss.options import ClassifierConfig
+
+# The SSE/psa reference code (docs/method.md, "SSENet (on psa)"), overlaid on the shared (DRS)
+# defaults.
 OVERLAY = {
     "pretrain/source": "file",  # ResNet-38 converted from MXNet (psa's .pth)
     "classifier/arch": "resnet38",
@@ -33,7 +41,8 @@ OVERLAY = {
     "cams/bg_score": 0.2,  # Eq. 3
     "scoring/protocol": "mean",  # evaluation.py: plain mean over all 21 classes
     "scoring/gt_dir": "SegmentationClass",  # not SBD's Aug masks (SSENet-pytorch#4)
-    "segment/arch": "aspp",  # no SSENet DeepLab code exists: DRS's v2 recipe (docs §2.6)
+    # no SSENet DeepLab code exists: DRS's v2 recipe (docs/method.md, "Segmentation")
+    "segment/arch": "aspp",
 }
 
 PAPER = {
@@ -57,7 +66,7 @@ _SYNTHETIC = {
     "affinity/jitter": (0.0, 0.0, 0.0, 0.0),
     "affinity/dims": (16, 32, 64),
 }
-PROFILES = {
+PROFILES: dict[str, dict[str, Any]] = {
     # ASPP-ResNet-101 starts from torchvision's ImageNet weights on VOC: none in a rehearsal
     "voc-smoke": {"segment/init": "scratch"},
     "quick": _SYNTHETIC,
@@ -95,16 +104,16 @@ PROXY: dict[str, dict[str, Any]] = {
 }
 
 
-def weak_labels(cfg: Any) -> tuple[list[Step], str]:
-    """classify (SER) -> cams -> crf_labels -> affinity -> random_walk."""
-    return [("classify", {"pretrain": "pretrain"}),
-            ("cams", {"classify": "classify"}),
+def weak_labels(cfg: PipelineConfig) -> tuple[list[Step], str]:
+    """classifier (SER) -> cams -> crf_labels -> affinity -> random_walk."""
+    return [("classifier", {"pretrain": "pretrain"}),
+            ("cams", {"classifier": "classifier"}),
             ("crf_labels", {"cams": "cams"}),
             ("affinity", {"pretrain": "pretrain", "crf_labels": "crf_labels"}),
             ("random_walk", {"affinity": "affinity", "cams": "cams"})], "random_walk"
 
 
-def classifier_step(model: Any, device: Any, c: Any):
+def classifier_step(model: Classifier, device: torch.device, c: ClassifierConfig) -> StepFn:
     """SSENet's step: both branches (or the baseline's one) through ``ser_step``."""
     from wsss.models.ser import ser_step
 
@@ -112,8 +121,8 @@ def classifier_step(model: Any, device: Any, c: Any):
         images, labels = batch[0].to(device), batch[1].to(device)
         out = ser_step(lambda x: model(x)["cam"], images, labels, rate=c.ser_rate,
                        weight=c.ser_weight)
-        extra = {} if out.ser is None else {"ser_loss": out.ser.detach(),
-                                            "cls_small_loss": out.cls_small.detach()}
+        extra = {} if out.ser is None or out.cls_small is None else {
+            "ser_loss": out.ser.detach(), "cls_small_loss": out.cls_small.detach()}
         return out.loss, {"logits": out.logits.detach(), "labels": labels, **extra}
 
     return step
@@ -128,7 +137,7 @@ SSENET = Method(
     profiles=PROFILES,
     weak_labels=weak_labels,
     classifier_step=classifier_step,
-    objective="rw/miou",
+    objective="random_walk/miou",
     # Tables 1-2 are pseudo-label numbers; the grids go on to the final metric, the extra
     # column the tables add (the segmentation network trained on those labels)
     grid_until="evaluate",
@@ -136,4 +145,9 @@ SSENET = Method(
     grids={"sse1": TABLE1, "sse2": _table2(448, 768, 224),
            "sse2-synthetic": _table2(64, 110, 32),  # x 64 / 448 for the 64-px benchmark
            "sse-proxy": PROXY},
+    title="SSENet",
+    short_names={"classifier/ser_rate": "r", "classifier/scale_range": "scales",
+                 "random_walk/beta": "rw β", "random_walk/steps": "t"},
+    tables=("sse1", "sse2"),
+    synthetic_grids={"sse2": "sse2-synthetic"},
 )

@@ -1,4 +1,4 @@
-"""AffinityNet (docs/method.md §2.4, psa ``network/resnet38_aff.py``) and its pair loss.
+"""AffinityNet (docs/method.md, "AffinityNet", psa ``network/resnet38_aff.py``) and its pair loss.
 
 Ahn & Kwak, "Learning Pixel-level Semantic Affinity with Image-level Supervision for Weakly
 Supervised Semantic Segmentation", CVPR 2018, arXiv:1803.10464 (AffinityNet and its
@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from wsss.models.classifier import Classifier
 from wsss.ops.pairs import pair_affinities, pair_values
 
 EPS = 1e-5
@@ -35,14 +36,15 @@ IGNORE = 255
 class AffinityNet(nn.Module):
     """``backbone.levels(x)`` -> heads of ``dims`` channels -> f (sum(dims) channels)."""
 
-    def __init__(self, backbone: nn.Module, dims: Sequence[int] = (64, 128, 256)) -> None:
+    def __init__(self, backbone: Classifier, dims: Sequence[int] = (64, 128, 256)) -> None:
         super().__init__()
         self.backbone = backbone
         self.output_stride = backbone.output_stride
-        self.heads = nn.ModuleList(nn.Conv2d(c, d, 1, bias=False)
-                                   for c, d in zip(backbone.level_channels, dims, strict=True))
+        heads = [nn.Conv2d(c, d, 1, bias=False)
+                 for c, d in zip(backbone.level_channels, dims, strict=True)]
+        self.heads = nn.ModuleList(heads)
         self.f9 = nn.Conv2d(sum(dims), sum(dims), 1, bias=False)
-        for head in self.heads:
+        for head in heads:
             nn.init.kaiming_normal_(head.weight)
         nn.init.xavier_uniform_(self.f9.weight, gain=4)
 

@@ -3,8 +3,9 @@
 * ``DRSClassifier``: VGG16-D1 (or a narrow variant) with DRS placed in any subset of
   layer1..layer6 (DRS Tables 1-2); with ``drs="none"`` it is a plain CAM network, which SSENet
   can train too (SSE's ``vgg16_*_ser``).
-* ``ResNetClassifier``: SSENet's ResNet-38 head (docs/method.md §2.1: Dropout2d 0.5, a bias-free 1x1
-  conv ``fc8``), on ResNet-38 or torchvision's ResNet-50/101 at output stride 8.
+* ``ResNetClassifier``: SSENet's ResNet-38 head (docs/method.md, "Backbone: ResNet-38":
+  Dropout2d 0.5, a bias-free 1x1 conv ``fc8``), on ResNet-38 or torchvision's ResNet-50/101 at
+  output stride 8.
 
 Both return ``{"cam", "logits"}`` and expose ``levels(x)`` (three feature maps for
 AffinityNet), ``level_channels`` and ``output_stride``.
@@ -13,14 +14,17 @@ AffinityNet), ``level_channels`` and ``output_stride``.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn as nn
 
-from wsss.config import LAYERS  # the six group names (DRS Table 2's rows)
 from wsss.models.drs import DRS
 from wsss.models.vgg import ARCHS, GroupSpec, build_groups, init_he_fan_out
+from wsss.options import LAYERS  # the six group names (DRS Table 2's rows)
+
+if TYPE_CHECKING:
+    from wsss.models.resnet38 import ResNet38
 
 Controller = Literal["none", "constant", "learnable"]
 
@@ -39,6 +43,14 @@ class DRSClassifier(nn.Module):
         drs_layers: Groups whose activations are DRS.
         convs: Pretrained convolutions for the first groups (torchvision's VGG16).
     """
+
+    # added by name (LAYERS) in __init__; declared for the type checker
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+    layer5: nn.Sequential
+    layer6: nn.Sequential
 
     def __init__(self, *, specs: Sequence[GroupSpec], num_classes: int, drs: Controller = "none",
                  drs_delta: float = 0.55, drs_layers: Collection[str] = LAYERS,
@@ -137,7 +149,8 @@ class TorchvisionResNet(nn.Module):
 class ResNetClassifier(nn.Module):
     """trunk -> Dropout2d(0.5) -> bias-free 1x1 conv ``fc8`` (xavier): raw class maps."""
 
-    def __init__(self, trunk: nn.Module, num_classes: int, dropout: float = 0.5) -> None:
+    def __init__(self, trunk: ResNet38 | TorchvisionResNet, num_classes: int,
+                 dropout: float = 0.5) -> None:
         super().__init__()
         self.trunk = trunk
         self.dropout7 = nn.Dropout2d(dropout)
@@ -166,6 +179,15 @@ class ResNetClassifier(nn.Module):
 
 
 RESNETS = ("resnet38", "resnet50", "resnet101")
+
+
+def build_trunk(arch: str) -> ResNet38 | TorchvisionResNet:
+    """The ResNet trunk of a ``RESNETS`` classifier (what ImageNet weights initialise)."""
+    from wsss.models.resnet38 import ResNet38
+
+    if arch not in RESNETS:
+        raise ValueError(f"{arch!r} has no ResNet trunk; allowed {list(RESNETS)}")
+    return ResNet38() if arch == "resnet38" else TorchvisionResNet(int(arch[6:]))
 Classifier = DRSClassifier | ResNetClassifier
 
 
@@ -175,10 +197,7 @@ def build_classifier(arch: str, num_classes: int, *, drs: Controller = "none",
     if arch in RESNETS:
         if drs != "none":
             raise ValueError(f"DRS is defined on VGG layer groups, not on {arch}")
-        from wsss.models.resnet38 import ResNet38
-
-        trunk = ResNet38() if arch == "resnet38" else TorchvisionResNet(int(arch[6:]))
-        return ResNetClassifier(trunk, num_classes)
+        return ResNetClassifier(build_trunk(arch), num_classes)
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; allowed {sorted(ARCHS) + list(RESNETS)}")
     return DRSClassifier(specs=ARCHS[arch], num_classes=num_classes, drs=drs,

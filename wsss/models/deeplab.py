@@ -4,11 +4,13 @@ variants for the synthetic benchmark.
 * Chen et al., "Semantic Image Segmentation with Deep Convolutional Nets and Fully Connected
   CRFs" (DeepLab-LargeFOV), ICLR 2015, https://arxiv.org/abs/1412.7062. VGG16 with 3x3/s2
   pools, pool4 and pool5 at stride 1, conv5 dilated by 2, a 3x3 average pool, then
-  fc6 (3x3, dilation 12, 1024) - fc7 (1x1, 1024) - fc8 (1x1, C), dropout 0.5 (docs/method.md §1.7).
+  fc6 (3x3, dilation 12, 1024) - fc7 (1x1, 1024) - fc8 (1x1, C), dropout 0.5 (docs/method.md,
+  "Segmentation networks").
 * Chen et al., "DeepLab: Semantic Image Segmentation with Deep Convolutional Nets, Atrous
   Convolution, and Fully Connected CRFs" (v2), TPAMI 2017, https://arxiv.org/abs/1606.00915.
   ResNet-101 at output stride 8, ASPP = sum of four 3x3 convs at rates 6/12/18/24, frozen
-  BatchNorm, optional multi-scale inputs (MSC) fused by max (docs/method.md §1.7).
+  BatchNorm, optional multi-scale inputs (MSC) fused by max (docs/method.md, "Segmentation
+  networks").
 
 Both return logits at output stride 8 (4 for ``narrow``); the caller upsamples.
 """
@@ -21,8 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from wsss.config import LAYERS
 from wsss.models.vgg import NARROW, GroupSpec, build_groups, init_he_fan_out
+from wsss.options import LAYERS
 
 LARGEFOV_VGG16 = (
     GroupSpec(64, 2, "max3s2"), GroupSpec(128, 2, "max3s2"), GroupSpec(256, 3, "max3s2"),
@@ -51,7 +53,7 @@ class LargeFOV(nn.Module):
         self.drop = nn.Dropout2d(dropout)
         init_he_fan_out(nn.Sequential(self.fc6, self.fc7))
         nn.init.normal_(self.fc8.weight, 0.0, 0.01)
-        nn.init.zeros_(self.fc8.bias)
+        nn.init.zeros_(self.fc8.bias)  # type: ignore[arg-type]  # bias=True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for name in TRUNK:
@@ -76,11 +78,11 @@ class ASPP(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, rates: Sequence[int]) -> None:
         super().__init__()
-        self.convs = nn.ModuleList(
-            nn.Conv2d(in_channels, num_classes, 3, padding=r, dilation=r) for r in rates)
-        for conv in self.convs:
+        convs = [nn.Conv2d(in_channels, num_classes, 3, padding=r, dilation=r) for r in rates]
+        self.convs = nn.ModuleList(convs)
+        for conv in convs:
             nn.init.normal_(conv.weight, 0.0, 0.01)
-            nn.init.zeros_(conv.bias)
+            nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # bias=True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([conv(x) for conv in self.convs]).sum(dim=0)
@@ -141,7 +143,7 @@ class MSC(nn.Module):
     the fused logits at the 1x output size.
     """
 
-    def __init__(self, base: nn.Module, scales: Sequence[float] = (0.5, 0.75)) -> None:
+    def __init__(self, base: LargeFOV | DeepLabV2, scales: Sequence[float] = (0.5, 0.75)) -> None:
         super().__init__()
         self.base, self.scales = base, tuple(scales)
 
@@ -158,11 +160,15 @@ class MSC(nn.Module):
         return self.base.param_groups()
 
 
+Segmenter = LargeFOV | DeepLabV2 | MSC
+
+
 def build_segmenter(arch: str, num_classes: int, *, rates: Sequence[int] = (6, 12, 18, 24),
-                    msc: bool = False, convs: Sequence[nn.Conv2d] | None = None) -> nn.Module:
+                    msc: bool = False, convs: Sequence[nn.Conv2d] | None = None) -> Segmenter:
     """``largefov`` / ``aspp`` (VOC scale) or ``largefov_narrow`` / ``aspp_narrow``."""
     if arch == "largefov":
-        model: nn.Module = LargeFOV(specs=LARGEFOV_VGG16, num_classes=num_classes, convs=convs)
+        model: LargeFOV | DeepLabV2 = LargeFOV(specs=LARGEFOV_VGG16, num_classes=num_classes,
+                                               convs=convs)
     elif arch == "largefov_narrow":  # the classifier's narrow trunk; fc6 dilation 4, 96 ch
         # dropout 0.5 on a 96-channel head starves a 6-epoch run; 0.1 keeps the regulariser
         model = LargeFOV(specs=NARROW[:5], num_classes=num_classes, fc_channels=96,

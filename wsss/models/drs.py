@@ -80,8 +80,10 @@ class _ReluSuppress(torch.autograd.Function):
         flat, dim = _spatial(z)
         peak, where = flat.max(dim=dim)  # (B, C): the peak and its one element
         peak = peak.clamp(min=0)
+        gate: float | torch.Tensor
+        saved: tuple[torch.Tensor, ...] = ()
         if weight is None:
-            gate, saved = delta, ()
+            gate = delta
             cap = (gate * peak)[:, :, None, None]
             y = torch.clamp(z, z.new_zeros(()), cap)
         else:

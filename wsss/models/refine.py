@@ -2,7 +2,7 @@
 
 Kim, Han & Kim, "Discriminative Region Suppression for Weakly-Supervised Semantic
 Segmentation", AAAI 2021, arXiv:2103.07246, section "Localization Map Refinement
-Learning" (docs/method.md §1.4): MSE against the arg-max-masked maps.
+Learning" (docs/method.md, "Refinement network (DRS†)"): MSE against the arg-max-masked maps.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from wsss.config import LAYERS
 from wsss.models.vgg import ARCHS, GroupSpec, build_groups, init_he_fan_out
+from wsss.options import LAYERS
 
 
 class Refiner(nn.Module):
@@ -35,18 +35,24 @@ class Refiner(nn.Module):
         if convs is None:
             for name in LAYERS[:5]:
                 init_he_fan_out(getattr(self, name))
-        for m in [*self.layer6.modules(), self.classifier]:
+        for m in [*groups[5].modules(), self.classifier]:
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+                nn.init.zeros_(m.bias)  # type: ignore[arg-type]  # bias=True
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, 3, H, W) -> (B, C, H, W) unbounded maps."""
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 3, H, W) -> (B, C, H/s, W/s): the raw output, before any upsampling."""
         y = x
         for name in LAYERS:
             y = getattr(self, name)(y)
-        y = self.classifier(y)
-        return F.interpolate(y, size=x.shape[2:], mode="bilinear", align_corners=True)
+        return self.classifier(y)
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """x: (B, 3, H, W) -> (B, C, *size) unbounded maps: the raw output upsampled once,
+        straight to ``size`` (default the input's), as DRS's ``vgg_refine.py`` does: to the
+        input in training, to the original image when making pseudo labels."""
+        return F.interpolate(self.head(x), size=size or tuple(x.shape[2:]), mode="bilinear",
+                             align_corners=True)
 
 
 def build_refiner(arch: str, num_classes: int,

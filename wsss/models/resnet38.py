@@ -1,4 +1,5 @@
-"""ResNet-38 "A1", SSENet's and psa's backbone (docs/method.md §2.1), output stride 8.
+"""ResNet-38 "A1", SSENet's and psa's backbone (docs/method.md, "Backbone: ResNet-38"), output
+stride 8.
 
 Wu, Shen & van den Hengel, "Wider or Deeper: Revisiting the ResNet Model for Visual
 Recognition", Pattern Recognition 2019, arXiv:1611.10080 (model A1, converted by psa).

@@ -1,4 +1,4 @@
-"""SSENet's self-supervised scale equivariant regulariser (SER), docs/method.md §2.2.
+"""SSENet's self-supervised scale equivariant regulariser (SER), docs/method.md, "SER training".
 
 Wang et al., "Self-supervised Scale Equivariant Network for Weakly Supervised Semantic
 Segmentation", arXiv:1909.03714: the loss is Eqs. 1-2 (eta = 1), the normalisation Eq. 3.
@@ -13,14 +13,14 @@ downsampled to the small branch's size, and both are normalised per image and cl
 
 The small size is an explicit ``floor(in * r)`` (448 -> 134 at r = 0.3): PyTorch >= 1.6 with
 ``scale_factor`` would interpolate with r itself, unlike the PyTorch 0.4 reference
-(docs/method.md §5).
+(docs/method.md, "Numerical details that change results").
 Nothing is detached and each branch draws its own dropout masks, as the reference.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,9 +30,10 @@ EPS = 1e-5
 CamFn = Callable[[torch.Tensor], torch.Tensor]  # images -> raw class maps at any stride
 
 
-def small_size(size: tuple[int, int], rate: float) -> tuple[int, int]:
+def small_size(size: Sequence[int], rate: float) -> tuple[int, int]:
     """The small branch's input size: floor(in * r) per side, at least 1."""
-    return tuple(max(1, math.floor(s * rate)) for s in size)  # type: ignore[return-value]
+    h, w = size
+    return max(1, math.floor(h * rate)), max(1, math.floor(w * rate))
 
 
 def ser_normalize(cam: torch.Tensor, labels: torch.Tensor, eps: float = EPS) -> torch.Tensor:

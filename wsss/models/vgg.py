@@ -1,8 +1,8 @@
 """VGG16-D1 (DRS's backbone) and its narrow variants, as six named layer groups.
 
-VGG16-D1 (DRS ``models/vgg.py``, docs/method.md §1.1): torchvision's VGG16 convolutions with pool4 a
-3x3/stride-1 max-pool, conv5 dilated by 2 and no pool5 (output stride 8), followed by three
-extra 3x3 convs. The groups are the rows of DRS Table 2::
+VGG16-D1 (DRS ``models/vgg.py``, docs/method.md, "Classifier: VGG16-D1 with DRS"): torchvision's
+VGG16 convolutions with pool4 a 3x3/stride-1 max-pool, conv5 dilated by 2 and no pool5 (output
+stride 8), followed by three extra 3x3 convs. The groups are the rows of DRS Table 2::
 
     layer1 conv1_x (64)   layer2 conv2_x (128)   layer3 conv3_x (256)
     layer4 conv4_x (512)  layer5 conv5_x (512, dilated)   layer6 the 3 extra convs (512)
@@ -33,18 +33,22 @@ class GroupSpec:
     batchnorm: bool = False  # conv-BN-act: the narrow nets train from scratch (VGG16-D1 has none)
 
 
+def _pools(*groups: tuple[int, Pool]) -> tuple[tuple[int, Pool], ...]:
+    return groups
+
+
 VGG16_D1 = (
     GroupSpec(64, 2, "max2"), GroupSpec(128, 2, "max2"), GroupSpec(256, 3, "max2"),
     GroupSpec(512, 3, "max3s1"), GroupSpec(512, 3, "none", dilation=2), GroupSpec(512, 3, "none"),
 )
 NARROW = tuple(  # 64-px synthetic images: receptive field 32 px, output stride 4
     GroupSpec(c, 1, pool, batchnorm=True)
-    for c, pool in ((16, "none"), (16, "max2"), (32, "none"), (32, "max2"), (64, "none"),
+    for c, pool in _pools((16, "none"), (16, "max2"), (32, "none"), (32, "max2"), (64, "none"),
                     (64, "none"))
 )
 NARROW_OS8 = tuple(  # 128-px synthetic images: receptive field 62 px, output stride 8
     GroupSpec(c, 1, pool, batchnorm=True)
-    for c, pool in ((16, "max2"), (32, "max2"), (32, "none"), (64, "max2"), (64, "none"),
+    for c, pool in _pools((16, "max2"), (32, "max2"), (32, "none"), (64, "max2"), (64, "none"),
                     (64, "none"))
 )
 ARCHS = {"vgg16_d1": VGG16_D1, "narrow": NARROW, "narrow_os8": NARROW_OS8}

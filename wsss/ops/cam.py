@@ -2,7 +2,8 @@
 
 Zhou et al., "Learning Deep Features for Discriminative Localization" (CAM), CVPR 2016,
 arXiv:1512.04150: a classifier whose logits are the GAP of C class maps localises each class
-with its map. Two recipes share one function (docs/method.md §1.3, §2.3, §5.7):
+with its map. Two recipes share one function (docs/method.md: "Localization maps", "CAMs and
+confident regions", "Numerical details that change results: fusion"):
 
 * DRS (``fusion="max"``): per scale, ReLU -> upsample (align_corners=True) -> divide by the
   per-class spatial max (+1e-5) -> x label; the scales are fused by an element-wise max.

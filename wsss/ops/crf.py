@@ -4,7 +4,7 @@ Krähenbühl & Koltun, "Efficient Inference in Fully Connected CRFs with Gaussia
 Potentials", NeurIPS 2011, arXiv:1210.5644: mean-field inference with a gaussian (position)
 kernel and a bilateral (position and colour) kernel.
 
-The kernels of each recipe (docs/method.md §1.7, §2.3):
+The kernels of each recipe (docs/method.md: "Segmentation networks", "CAMs and confident regions"):
 
 ==============  ======  ===============  ==========================  ===========================
 recipe          iters   gaussian sxy/w   bilateral sxy / srgb / w    used for

@@ -12,20 +12,15 @@ prediction (DRS's ``IOUMetric``: a class predicted but absent from the ground tr
 ``nanmean_gt`` averages the classes present in the ground truth only (the DeepLab-v2 code's
 ``metric.py``); ``mean`` averages all C classes, a class seen nowhere scoring 0 (SSENet
 ``evaluation.py``). The first two agree whenever every predicted class is in the ground truth,
-as on full VOC splits; small splits tell them apart (docs/method.md §5.12). m_FN and m_FP
-are SSENet Eqs. 5-6 (background excluded).
+as on full VOC splits; small splits tell them apart (docs/method.md, "mIoU's class set"). m_FN and
+m_FP are SSENet Eqs. 5-6 (background excluded).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
-from PIL import Image
 
 IGNORE = 255
 PredIgnore = Literal["ignore", "miss"]
@@ -119,7 +114,8 @@ class ConfusionMatrix:
 
     def summary(self, prefix: str, protocol: Protocol = "nanmean",
                 pred_ignore: PredIgnore = "miss") -> dict[str, float]:
-        """Flat metrics dict, e.g. ``pseudo/miou``, ``pseudo/iou_3``, ``pseudo/m_fn``."""
+        """Flat metrics dict, e.g. ``pseudo_labels/miou``, ``pseudo_labels/iou_3``,
+        ``pseudo_labels/m_fn``."""
         m_fn, m_fp = self.m_fn_fp(pred_ignore)
         out = {
             f"{prefix}/miou": self.miou(protocol, pred_ignore),
@@ -131,61 +127,3 @@ class ConfusionMatrix:
         for c, value in enumerate(self.iou(pred_ignore)):
             out[f"{prefix}/iou_{c}"] = float(value)
         return out
-
-
-@dataclass(frozen=True)
-class PngPair:
-    """A prediction PNG and its ground-truth PNG (index or palettised, same size)."""
-
-    pred: Path
-    gt: Path
-
-
-def read_index_png(path: Path) -> np.ndarray:
-    """Class-index array of a palettised or single-channel PNG."""
-    with Image.open(path) as img:
-        if img.mode not in ("P", "L"):
-            raise ValueError(f"{path}: expected an index PNG (mode P or L), got mode {img.mode}")
-        return np.asarray(img, dtype=np.uint8)
-
-
-def _png_pair_arrays(pair: PngPair) -> tuple[np.ndarray, np.ndarray, str]:
-    return read_index_png(pair.pred), read_index_png(pair.gt), str(pair.pred)
-
-
-def _confusion_chunk(args: tuple[Callable[[Any], tuple], Sequence[Any], int]) -> np.ndarray:
-    load, items, num_classes = args
-    cm = ConfusionMatrix(num_classes)
-    for item in items:
-        pred, gt, name = load(item)
-        cm.update(pred, gt, name=name)
-    return cm.counts
-
-
-def confusion_parallel(
-    items: Sequence[Any],
-    load: Callable[[Any], tuple[np.ndarray, np.ndarray, str]],
-    num_classes: int,
-    workers: int = 2,
-) -> ConfusionMatrix:
-    """Accumulate over many images in ``workers`` processes; ``load`` must be picklable.
-
-    ``load(item)`` returns ``(pred, gt, name)``; partial int64 matrices are summed.
-    """
-    cm = ConfusionMatrix(num_classes)
-    if workers <= 1 or len(items) < 64:
-        cm.counts += _confusion_chunk((load, items, num_classes))
-        return cm
-    n_chunks = workers * 4
-    chunks = [items[i::n_chunks] for i in range(n_chunks)]
-    with ProcessPoolExecutor(workers) as pool:
-        for counts in pool.map(_confusion_chunk, [(load, ch, num_classes) for ch in chunks]):
-            cm.counts += counts
-    return cm
-
-
-def confusion_from_pngs(
-    pairs: Iterable[PngPair], num_classes: int, workers: int = 2
-) -> ConfusionMatrix:
-    """Confusion matrix of prediction PNGs against ground-truth PNGs, over processes."""
-    return confusion_parallel(list(pairs), _png_pair_arrays, num_classes, workers)

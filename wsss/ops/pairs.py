@@ -1,4 +1,4 @@
-"""AffinityNet's pixel pairs (docs/method.md §2.4, psa ``tool/pyutils.py``).
+"""AffinityNet's pixel pairs (docs/method.md, "AffinityNet", psa ``tool/pyutils.py``).
 
 Pairs join a "from" pixel to the 34 "to" pixels of a radius-5 half-neighbourhood: ``(0, 1..4)``
 and, for dy = 1..4, every dx in [-4, 4] with dx^2 + dy^2 < 25. The "from" pixels are those
@@ -23,10 +23,6 @@ def pair_offsets(radius: int = RADIUS) -> tuple[tuple[int, int], ...]:
 
 OFFSETS = pair_offsets()
 MARGIN = RADIUS - 1  # 4: rows below / columns either side that hold no "from" pixel
-
-
-def from_region(h: int, w: int) -> tuple[slice, slice]:
-    return slice(0, h - MARGIN), slice(MARGIN, w - MARGIN)
 
 
 def pair_values(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

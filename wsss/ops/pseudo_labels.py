@@ -1,4 +1,5 @@
-"""DRS pseudo segmentation labels from localization maps and a saliency map (docs/method.md §1.5).
+"""DRS pseudo segmentation labels from localization maps and a saliency map (docs/method.md,
+"Pseudo labels").
 
 For maps M (C x H x W, already multiplied by the image label) and saliency S in [0, 1]::
 

@@ -1,4 +1,5 @@
-"""Random walk over AffinityNet's affinities (docs/method.md §2.5), on the sparse neighbourhood.
+"""Random walk over AffinityNet's affinities (docs/method.md, "Random walk"), on the sparse
+neighbourhood.
 
 Ahn & Kwak, "Learning Pixel-level Semantic Affinity with Image-level Supervision for Weakly
 Supervised Semantic Segmentation", CVPR 2018, arXiv:1803.10464 (its random walk: the CAM
@@ -182,8 +183,8 @@ def dense_transition(aff: torch.Tensor, size: tuple[int, int], beta: float) -> t
 def propagate_dense(scores: torch.Tensor, aff: torch.Tensor, beta: float,
                     steps: int) -> torch.Tensor:
     """The reference algorithm: T^steps by repeated squaring, then one product."""
-    size = tuple(scores.shape[1:])
-    trans = dense_transition(aff, size, beta)
+    h, w = scores.shape[1:]
+    trans = dense_transition(aff, (h, w), beta)
     power = torch.linalg.matrix_power(trans, steps)
     return (scores.reshape(scores.shape[0], -1) @ power).reshape(scores.shape)
 
@@ -209,6 +210,7 @@ def random_walk_labels(maps: torch.Tensor, aff: torch.Tensor, *, stride: int, be
     """
     scores = torch.cat([background, maps])
     grid = F.avg_pool2d(scores[None], stride, stride)[0]
-    moved = propagate(grid, transition(aff, tuple(grid.shape[1:]), beta), steps, tolerance)
+    h, w = grid.shape[1:]
+    moved = propagate(grid, transition(aff, (h, w), beta), steps, tolerance)
     up = F.interpolate(moved[None], size=maps.shape[1:], mode="bilinear", align_corners=False)
     return up[0].argmax(dim=0)

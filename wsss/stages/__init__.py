@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wsss.options import PipelineConfig
+
 StageFn = Callable[[Any, Mapping[str, Path], Path, Callable], Mapping[str, float]]
 
 
-def _no_extra_reads(cfg: Any) -> tuple[str, ...]:
+def _no_extra_reads(cfg: PipelineConfig) -> tuple[str, ...]:
     return ()
 
 
@@ -25,14 +27,16 @@ def _no_extra_reads(cfg: Any) -> tuple[str, ...]:
 class Stage:
     """What the pipeline, the cache, the trainables and the tests need to know of a stage.
 
+    One name per stage: ``name`` is its cache folder, the ``stage`` tag of its MLflow run,
+    the section of its config options and the prefix of every metric it returns
+    (``classifier/val/map`` from ``classifier``); ``tests/wsss/test_methods.py`` checks it.
+
     Attributes:
-        name: The stage's name: its cache folder and the ``stage`` tag of its MLflow run.
+        name: The stage's name (above).
         run: ``run(cfg, inputs, out_dir, report) -> metrics``.
         reads: Config keys its output depends on; ``"cams/"`` takes a whole section. The
             cache key hashes these (and the upstream keys), so a test proves that a stage
             reads nothing else (``tests/wsss/test_stage_reads.py``).
-        section: The config section of its own options.
-        prefix: The prefix of every metric it returns (``cls/acc`` for ``classify``).
         score: Its headline metric: the rung score a multi-fidelity scheduler compares.
         maximize: False where a higher ``score`` is worse (a loss); reporters negate it.
         gpu: It builds or loads a network (trains one or runs one), so a study with GPUs
@@ -45,8 +49,6 @@ class Stage:
     name: str
     run: StageFn
     reads: tuple[str, ...]
-    section: str
-    prefix: str
     score: str
     gpu: bool
     version: str

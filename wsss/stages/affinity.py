@@ -1,4 +1,5 @@
-"""Stage `affinity`: train AffinityNet on the la/ha confident regions (docs/method.md §2.4).
+"""Stage `affinity`: train AffinityNet on the la/ha confident regions (docs/method.md,
+"AffinityNet").
 
 The backbone starts from the ``pretrain`` stage (ImageNet in the reference: not from the
 CAM network). Each sample: colour jitter, a random ``affinity/crop`` crop padded with black
@@ -29,15 +30,17 @@ from wsss.artifacts import (
     load_marginals,
     maps_path,
 )
+from wsss.data.datasets import VocDataset
 from wsss.data.splits import open_layout, records
 from wsss.data.transforms import ColorJitter, Compose, HorizontalFlip, RandomCrop, to_tensor
-from wsss.data.voc import Record, VocLayout, _VocDataset, load_image
+from wsss.data.voc import Record, VocLayout, load_image
 from wsss.models.affinity import IGNORE, affinity_loss, pair_labels
+from wsss.options import PipelineConfig
 from wsss.runtime import Report, no_report, pick_device, place, seed_everything
 from wsss.stages import Stage
 
 
-class AffinityDataset(_VocDataset):
+class AffinityDataset(VocDataset):
     """(image 3 x crop x crop, confident label crop/stride x crop/stride int64, 255 unknown)."""
 
     def __init__(self, layout: VocLayout, records: list[Record], marginals: Path,
@@ -67,7 +70,7 @@ def confident_from_pooled(pooled: torch.Tensor) -> torch.Tensor:
     return label
 
 
-def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     a, device = cfg.affinity, pick_device(cfg.device)
@@ -98,15 +101,15 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
             masks = pair_labels(labels)
             pos = masks["bg"] + masks["fg"]
             right = ((aff > 0.5) * pos).sum() + ((aff <= 0.5) * masks["neg"]).sum()
-        return loss, {**{f"aff/{k}_loss": v.detach() for k, v in parts.items()},
+        return loss, {**{f"affinity/{k}_loss": v.detach() for k, v in parts.items()},
                       "right": right, "pairs": pos.sum() + masks["neg"].sum()}
 
     def end_of_epoch(epoch: int, collected: dict) -> dict[str, float]:
         pairs = float(torch.stack(collected.pop("pairs")).sum())
         right = float(torch.stack(collected.pop("right")).sum())
-        out = {"aff/loss" if k == "loss" else k: float(torch.stack(v).mean())
+        out = {"affinity/loss" if k == "loss" else k: float(torch.stack(v).mean())
                for k, v in collected.items()}
-        out["aff/pair_accuracy"] = right / pairs if pairs else float("nan")
+        out["affinity/pair_accuracy"] = right / pairs if pairs else float("nan")
         return out
 
     history = engine.fit(model, optimizer, scheduler, epochs=a.epochs,
@@ -121,6 +124,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 
 STAGE = Stage(
-    name="affinity", run=run, section="affinity", prefix="aff",
-    reads=("precision", "data/", "seed", "affinity/", "classifier/arch"), score="aff/pair_accuracy",
-    gpu=True, version="1")
+    name="affinity", run=run, reads=("precision", "data/", "seed", "affinity/", "classifier/arch"),
+    score="affinity/pair_accuracy", gpu=True, version="2")

@@ -7,20 +7,20 @@ size is resized to the image's original size and stored for its present classes 
 ``maps/<name>.wmap`` (``cams/store``: uint8 = floor(x * 255), or float16), never in the dataset.
 
 Scored on the eval split against ground truth (``scoring/gt_dir``): the CAM-only prediction
-argmax([t, maps]) for a sweep of constant background scores t. ``cam/miou`` is the score at
-``cams/bg_score`` when set (SSENet Eq. 3: 0.2), else the best t's (``cam/best_bg``);
-``cam/miou_best`` is always the sweep's best (a ground-truth peek: reported, never used).
+argmax([t, maps]) for a sweep of constant background scores t. ``cams/miou`` is the score at
+``cams/bg_score`` when set (SSENet Eq. 3: 0.2), else the best t's (``cams/best_bg``);
+``cams/miou_best`` is always the sweep's best (a ground-truth peek: reported, never used).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from wsss.artifacts import CLASSIFIER, MAPS, classifier_from_config, load_model
 from wsss.data.splits import map_records, open_layout
 from wsss.maps import score_maps, write_maps
+from wsss.options import PipelineConfig
 from wsss.runtime import (
     Report,
     mixed,
@@ -33,18 +33,18 @@ from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
 
 
-def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     layout = open_layout(cfg)
-    model = load_model(inputs["classify"] / CLASSIFIER,
+    model = load_model(inputs["classifier"] / CLASSIFIER,
                        lambda n: classifier_from_config(cfg, n), device,
                        channels_last=cfg.channels_last)
     write_maps(mixed(lambda x: model(x)["cam"], device, cfg.precision), cfg, layout,
                map_records(cfg, layout),
                out_dir / MAPS, device, relu=True, normalize=True, store=cfg.cams.store)
-    metrics, sweep = score_maps(cfg, layout, out_dir / MAPS, "cam")
+    metrics, sweep = score_maps(cfg, layout, out_dir / MAPS, "cams")
     write_json(sweep, out_dir / "threshold_sweep.json")
     write_stage_overlay(cfg, layout, out_dir)
     report(metrics)
@@ -52,6 +52,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 
 STAGE = Stage(
-    name="cams", run=run, section="cams", prefix="cam",
-    reads=("precision", "data/", "seed", "cams/", "scoring/"), score="cam/miou", gpu=True,
-    version="4")
+    name="cams", run=run, reads=("precision", "data/", "seed", "cams/", "scoring/"),
+    score="cams/miou", gpu=True, version="5")

@@ -1,4 +1,4 @@
-"""Stage `evaluate`: the segmentation network on the selection split (``data/val_split``) and
+"""Stage `evaluate`: the segmentation network on the selection split (``data/select_split``) and
 the held-out reporting split (``data/report_split``), with and without dense CRF.
 
 Each image is predicted at full resolution (logits upsampled with ``evaluate/align_corners``,
@@ -6,13 +6,13 @@ softmax, optionally averaged with the flipped image; consecutive images of one s
 through the network together, ``evaluate/batch_size``), then refined by a dense CRF with the
 recipe's kernels (``wsss.ops.crf``) in a process pool. Scored against ``scoring/gt_dir``:
 
-* ``seg/miou`` and ``seg/miou_crf``: DRS's protocol (classes in the gt or the prediction);
-* ``seg/miou_gt`` and ``seg/miou_crf_gt``: the DeepLab-v2 code's (classes in the gt);
-* ``seg/miou_all`` and ``seg/miou_crf_all``: SSENet's mean over all classes;
-* per-class IoU ``seg/iou_<c>``; confusion matrices ``confusion.npy`` / ``confusion_crf.npy``;
+* ``evaluate/miou`` and ``evaluate/miou_crf``: DRS's protocol (classes in the gt or the prediction);
+* ``evaluate/miou_gt`` and ``evaluate/miou_crf_gt``: the DeepLab-v2 code's (classes in the gt);
+* ``evaluate/miou_all`` and ``evaluate/miou_crf_all``: SSENet's mean over all classes;
+* per-class IoU ``evaluate/iou_<c>``; confusion matrices ``confusion.npy`` / ``confusion_crf.npy``;
   predictions ``labels/`` (after CRF when on) and ``labels_raw/``; ``overlay.png``;
-* the same for the reporting split as ``seg/report/...`` and under ``report/``: what the
-  tables print, and what no objective may select on (docs/method.md §5.13).
+* the same for the reporting split as ``evaluate/report/...`` and under ``report/``: what the
+  tables print, and what no objective may select on (docs/method.md, "Selection vs reporting").
 """
 
 
@@ -28,10 +28,12 @@ import torch.nn.functional as F
 
 from wsss import engine, progress
 from wsss.artifacts import LABELS, SEGMENTER, load_model, save_label_png, segmenter_from_config
+from wsss.data.datasets import InferenceDataset
 from wsss.data.splits import open_layout, records
-from wsss.data.voc import InferenceDataset, VocLayout, load_image, load_mask
+from wsss.data.voc import VocLayout, load_image, load_mask
 from wsss.ops.crf import RECIPES, CrfParams, dense_crf, map_processes
 from wsss.ops.metrics import ConfusionMatrix
+from wsss.options import PipelineConfig
 from wsss.runtime import Report, mixed, no_report, pick_device, write_json
 from wsss.stages import Stage
 from wsss.viz import write_overlay
@@ -71,10 +73,10 @@ def _crf_job(args: tuple[str, Path, np.ndarray, CrfParams]) -> tuple[str, np.nda
     return name, q.argmax(axis=0).astype(np.uint8)
 
 
-def score_split(model: torch.nn.Module, cfg: Any, layout: VocLayout, split: str,
+def score_split(model: torch.nn.Module, cfg: PipelineConfig, layout: VocLayout, split: str,
                 out_dir: Path, device: torch.device) -> dict[str, float]:
     """Predict ``split``, CRF it, score both; labels and confusion matrices into ``out_dir``.
-    Metric names without the ``seg/`` prefix (``miou``, ``miou_crf``, ``iou_3``, ...)."""
+    Metric names without the ``evaluate/`` prefix (``miou``, ``miou_crf``, ``iou_3``, ...)."""
     e = cfg.evaluate
     recs = records(cfg, layout, split)
     c = layout.num_classes + 1
@@ -123,21 +125,21 @@ def score_split(model: torch.nn.Module, cfg: Any, layout: VocLayout, split: str,
     return metrics
 
 
-def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     e, device = cfg.evaluate, pick_device(cfg.device)
     layout = open_layout(cfg)
     model = load_model(inputs["segment"] / SEGMENTER, lambda n: segmenter_from_config(cfg, n),
                        device, channels_last=cfg.channels_last)
-    selected = score_split(model, cfg, layout, cfg.data.val_split, out_dir, device)
-    metrics = {f"seg/{k}": v for k, v in selected.items()}
+    selected = score_split(model, cfg, layout, cfg.data.select_split, out_dir, device)
+    metrics = {f"evaluate/{k}": v for k, v in selected.items()}
     if cfg.data.report_split:  # held out: the tables' numbers, never an objective
         held = score_split(model, cfg, layout, cfg.data.report_split, out_dir / REPORT, device)
-        metrics.update({f"seg/{REPORT}/{k}": v for k, v in held.items()})
-    write_json({"classes": list(layout.classes), "selection_split": cfg.data.val_split,
+        metrics.update({f"evaluate/{REPORT}/{k}": v for k, v in held.items()})
+    write_json({"classes": list(layout.classes), "selection_split": cfg.data.select_split,
                 "report_split": cfg.data.report_split}, out_dir / "classes.json")
     if e.overlays:
-        names = [r.name for r in records(cfg, layout, cfg.data.val_split)[: e.overlays]]
+        names = [r.name for r in records(cfg, layout, cfg.data.select_split)[: e.overlays]]
         scale = max(1, 256 // max(1, load_mask(layout.mask_path(names[0], cfg.scoring.gt_dir),
                                                layout.num_classes).shape[0]))
         write_overlay(out_dir, layout, names, out_dir / "overlay.png", gt_dir=cfg.scoring.gt_dir,
@@ -147,5 +149,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 
 STAGE = Stage(
-    name="evaluate", run=run, section="evaluate", prefix="seg",
-    reads=("precision", "data/", "evaluate/", "scoring/"), score="seg/miou", gpu=True, version="3")
+    name="evaluate", run=run, reads=("precision", "data/", "evaluate/", "scoring/"),
+    score="evaluate/miou", gpu=True, version="4")

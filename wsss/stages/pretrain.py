@@ -17,18 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from wsss import engine
 from wsss.artifacts import BACKBONE
+from wsss.data.datasets import ClassificationDataset
 from wsss.data.splits import open_layout, records
 from wsss.data.transforms import square_transform
-from wsss.data.voc import ClassificationDataset
-from wsss.models.classifier import RESNETS, build_classifier
+from wsss.models.classifier import RESNETS, build_classifier, build_trunk
 from wsss.models.deeplab import TRUNK
 from wsss.models.vgg import torchvision_vgg16_convs
+from wsss.options import PipelineConfig
 from wsss.runtime import (
     Report,
     load_torch,
@@ -41,7 +41,7 @@ from wsss.runtime import (
 from wsss.stages import Stage
 
 
-def _imagenet_state(cfg: Any) -> dict[str, torch.Tensor]:
+def _imagenet_state(cfg: PipelineConfig) -> dict[str, torch.Tensor]:
     if cfg.pretrain.source == "file":
         path = Path(cfg.pretrain.weights_file).expanduser()
         if not path.exists():
@@ -58,7 +58,7 @@ def _imagenet_state(cfg: Any) -> dict[str, torch.Tensor]:
             "pretrain/weights_file=/path/to/vgg16-397923af.pth") from err
 
 
-def _resnet_state(cfg: Any, arch: str) -> dict[str, torch.Tensor]:
+def _resnet_state(cfg: PipelineConfig, arch: str) -> dict[str, torch.Tensor]:
     """ImageNet trunk tensors under the classifier's ``trunk.`` names.
 
     resnet38: psa's converted MXNet file (``pretrain/weights_file``, same module names);
@@ -84,7 +84,7 @@ def _resnet_state(cfg: Any, arch: str) -> dict[str, torch.Tensor]:
         stem = {"conv1": "stem.0", "bn1": "stem.1", "layer1": "stem.4"}
         given = {stem.get(k.split(".")[0], k.split(".")[0]) + k[len(k.split(".")[0]):]: v
                  for k, v in given.items()}
-    trunk = build_classifier(arch, 1).trunk.state_dict()
+    trunk = build_trunk(arch).state_dict()
     missing = sorted(set(trunk) - set(given))
     if missing:
         raise KeyError(f"pretrain weights for {arch} lack {len(missing)} trunk tensors, "
@@ -92,7 +92,7 @@ def _resnet_state(cfg: Any, arch: str) -> dict[str, torch.Tensor]:
     return {f"trunk.{k}": given[k] for k in trunk}
 
 
-def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     layout = open_layout(cfg)
@@ -123,7 +123,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     return _train_synthetic(cfg, layout, out_dir, report)
 
 
-def _train_synthetic(cfg: Any, layout, out_dir: Path,
+def _train_synthetic(cfg: PipelineConfig, layout, out_dir: Path,
                      report: Report) -> dict[str, float]:
     p, device = cfg.pretrain, pick_device(cfg.device)
     model = place(build_classifier(cfg.classifier.arch, layout.num_classes), device,
@@ -141,7 +141,7 @@ def _train_synthetic(cfg: Any, layout, out_dir: Path,
         return engine.loader(dataset, p.batch_size, workers=cfg.data.workers, seed=cfg.seed,
                              epoch=epoch, shuffle=True)
 
-    val = records(cfg, layout, cfg.data.val_split)
+    val = records(cfg, layout, cfg.data.select_split)
 
     def end_of_epoch(epoch: int, collected: dict) -> dict[str, float]:
         metrics = engine.classification_metrics("pretrain", collected)
@@ -160,7 +160,7 @@ def _train_synthetic(cfg: Any, layout, out_dir: Path,
 
 
 STAGE = Stage(
-    name="pretrain", run=run, section="pretrain", prefix="pretrain",
+    name="pretrain", run=run,
     reads=("precision", "data/", "seed", "pretrain/", "classifier/arch", "classifier/resize",
            "classifier/crop", "classifier/jitter"),
-    score="pretrain/val/map", gpu=True, version="1")
+    score="pretrain/val/map", gpu=True, version="2")

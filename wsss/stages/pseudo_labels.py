@@ -2,17 +2,16 @@
 
 Writes palettised PNGs (VOC palette, 255 = ignore) to ``labels/`` for the training and
 scored splits, over a process pool, and scores the scored split against ``scoring/gt_dir``:
-``pseudo/miou`` under ``scoring/pred_ignore``, plus both policies explicitly
-(``pseudo/miou_ignore``: ignored pixels left out; ``pseudo/miou_miss``: counted as misses),
-coverage, precision, m_FN and m_FP.
+``pseudo_labels/miou`` under ``scoring/pred_ignore``, plus both policies explicitly
+(``pseudo_labels/miou_ignore``: ignored pixels left out; ``pseudo_labels/miou_miss``: counted
+as misses), coverage, precision, m_FN and m_FP.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from wsss.data.splits import map_records, open_layout, records
 from wsss.data.voc import VocLayout, load_mask, load_saliency
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.ops.pseudo_labels import pseudo_label
+from wsss.options import PipelineConfig
 from wsss.runtime import Report, no_report, pool_processes
 from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
@@ -30,7 +30,7 @@ from wsss.viz import write_stage_overlay
 def _label_chunk(args: tuple) -> np.ndarray:
     """Write the labels of some images; return the confusion counts of the scored ones."""
     cfg, layout, names, scored, maps_dir, out = args
-    p, c = cfg.pseudo, layout.num_classes
+    p, c = cfg.pseudo_labels, layout.num_classes
     cm = ConfusionMatrix(c + 1)
     for name in names:
         maps = load_maps(maps_path(maps_dir, name), c)
@@ -44,16 +44,17 @@ def _label_chunk(args: tuple) -> np.ndarray:
     return cm.counts
 
 
-def write_labels(cfg: Any, layout: VocLayout, maps_dir: Path, out: Path) -> ConfusionMatrix:
+def write_labels(cfg: PipelineConfig, layout: VocLayout, maps_dir: Path,
+                 out: Path) -> ConfusionMatrix:
     out.mkdir(parents=True, exist_ok=True)
     names = [r.name for r in map_records(cfg, layout)]
-    scored = {r.name for r in records(cfg, layout, cfg.data.eval_split)}
-    workers = max(1, pool_processes(cfg.pseudo.workers))
+    scored = {r.name for r in records(cfg, layout, cfg.data.score_split)}
+    workers = max(1, pool_processes(cfg.pseudo_labels.workers))
     chunks = [names[i::workers * 4] for i in range(workers * 4)]
     jobs = [(cfg, layout, ch, scored & set(ch), maps_dir, out) for ch in chunks if ch]
     cm = ConfusionMatrix(layout.num_classes + 1)
     if workers == 1 or len(names) < 256:
-        results = map(_label_chunk, jobs)
+        results: Iterable[np.ndarray] = map(_label_chunk, jobs)
     else:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(_label_chunk, jobs))
@@ -62,14 +63,14 @@ def write_labels(cfg: Any, layout: VocLayout, maps_dir: Path, out: Path) -> Conf
     return cm
 
 
-def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     layout = open_layout(cfg)
     cm = write_labels(cfg, layout, inputs["maps"] / MAPS, out_dir / LABELS)
     e = cfg.scoring
-    metrics = cm.summary("pseudo", e.protocol, e.pred_ignore)
-    metrics["pseudo/miou_ignore"] = cm.miou(e.protocol, "ignore")
-    metrics["pseudo/miou_miss"] = cm.miou(e.protocol, "miss")
+    metrics = cm.summary("pseudo_labels", e.protocol, e.pred_ignore)
+    metrics["pseudo_labels/miou_ignore"] = cm.miou(e.protocol, "ignore")
+    metrics["pseudo_labels/miou_miss"] = cm.miou(e.protocol, "miss")
     np.save(out_dir / "confusion.npy", cm.counts)
     write_stage_overlay(cfg, layout, out_dir)
     report(metrics)
@@ -77,5 +78,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 
 STAGE = Stage(
-    name="pseudo_labels", run=run, section="pseudo", prefix="pseudo",
-    reads=("data/", "pseudo/", "scoring/"), score="pseudo/miou", gpu=False, version="2")
+    name="pseudo_labels", run=run, reads=("data/", "pseudo_labels/", "scoring/"),
+    score="pseudo_labels/miou", gpu=False, version="3")

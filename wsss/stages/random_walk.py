@@ -1,4 +1,5 @@
-"""Stage `random_walk`: CAM scores propagated by AffinityNet's transition (docs/method.md §2.5).
+"""Stage `random_walk`: CAM scores propagated by AffinityNet's transition (docs/method.md, "Random
+walk").
 
 Per image, at its own size: the normalised image zero-padded (bottom, right) to a multiple of
 the output stride; affinities of the 34 radius-5 pairs; the CAM scores [bg, present classes]
@@ -7,14 +8,13 @@ average-pooled to the affinity grid and multiplied by T^``steps`` (T from affini
 column-normalised; sparse, ``wsss.ops.random_walk``); then upsampled, arg-maxed and cropped.
 Labels (0..C, no 255) go to ``labels/`` for the segmentation stage; the eval split is scored
 against ``scoring/gt_dir`` (SSENet: ``mean`` over all classes on VOC train, SegmentationClass):
-``rw/miou``, ``rw/m_fn``, ``rw/m_fp``, per-class IoU.
+``random_walk/miou``, ``random_walk/m_fn``, ``random_walk/m_fp``, per-class IoU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -31,10 +31,12 @@ from wsss.artifacts import (
     maps_path,
     save_label_png,
 )
+from wsss.data.datasets import InferenceDataset
 from wsss.data.splits import map_records, open_layout, records
-from wsss.data.voc import InferenceDataset, load_mask
+from wsss.data.voc import load_mask
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.ops.random_walk import background_scores, random_walk_labels
+from wsss.options import PipelineConfig
 from wsss.runtime import Report, mixed, no_report, pick_device, seed_everything
 from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
@@ -47,7 +49,7 @@ def pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     rw, device = cfg.random_walk, pick_device(cfg.device)
@@ -59,7 +61,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     affinities = mixed(model.affinities, device, cfg.precision)
     recs = map_records(cfg, layout)
     labels_of = {r.name: sorted(r.labels) for r in recs}
-    scored = {r.name for r in records(cfg, layout, cfg.data.eval_split)}
+    scored = {r.name for r in records(cfg, layout, cfg.data.score_split)}
     out = out_dir / LABELS
     out.mkdir(parents=True, exist_ok=True)
     cm = ConfusionMatrix(c + 1)
@@ -82,7 +84,7 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
         if name in scored:
             cm.update(pred, load_mask(layout.mask_path(name, cfg.scoring.gt_dir), c, (h, w)),
                       name=name)
-    metrics = cm.summary("rw", cfg.scoring.protocol, cfg.scoring.pred_ignore)
+    metrics = cm.summary("random_walk", cfg.scoring.protocol, cfg.scoring.pred_ignore)
     np.save(out_dir / "confusion.npy", cm.counts)
     write_stage_overlay(cfg, layout, out_dir)
     report(metrics)
@@ -90,6 +92,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 
 STAGE = Stage(
-    name="random_walk", run=run, section="random_walk", prefix="rw",
-    reads=("precision", "data/", "seed", "random_walk/", "scoring/"), score="rw/miou", gpu=True,
-    version="2")
+    name="random_walk", run=run, reads=("precision", "data/", "seed", "random_walk/", "scoring/"),
+    score="random_walk/miou", gpu=True, version="3")

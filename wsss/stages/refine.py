@@ -9,9 +9,10 @@ all elements; Adam, no weight decay, no LR groups; x0.1 at each decay epoch (pap
 decay 5/10; reference run.sh: 30, decay 10/20). The image is squashed to the CAM input size
 and flipped with its target; the network's output is not multiplied by the label in training.
 
-Inference (``pseudo_seg_label_gen.py``): the ``cams`` scales, each output upsampled straight
-to the original size (align_corners=True) and multiplied by the label, fused by max, without
-ReLU or normalisation: refined maps are unbounded, stored as float16 in ``maps/``.
+Inference (``pseudo_seg_label_gen.py``): the ``cams`` scales, each raw output upsampled once,
+straight to the original size (align_corners=True: ``cams/align_corners``), and multiplied by
+the label, fused by max, without ReLU or normalisation: refined maps are unbounded, stored as
+float16 in ``maps/``.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ from wsss.artifacts import (
     maps_path,
     refiner_from_config,
 )
+from wsss.data.datasets import VocDataset
 from wsss.data.splits import map_records, open_layout, records
 from wsss.data.transforms import ColorJitter, Compose, HorizontalFlip, ResizeSquare, to_tensor
-from wsss.data.voc import Record, VocLayout, _VocDataset, load_image
+from wsss.data.voc import Record, VocLayout, load_image
 from wsss.maps import score_maps, write_maps
 from wsss.models.deeplab import TRUNK
+from wsss.options import PipelineConfig
 from wsss.runtime import Report, mixed, no_report, pick_device, place, seed_everything
 from wsss.stages import Stage
 from wsss.viz import write_stage_overlay
@@ -54,7 +57,7 @@ def argmax_mask(maps: torch.Tensor) -> torch.Tensor:
     return maps * (maps == maps.amax(dim=1, keepdim=True))
 
 
-class RefineDataset(_VocDataset):
+class RefineDataset(VocDataset):
     """(image, target maps) with one joint transform, seeded by (seed, epoch, index)."""
 
     def __init__(self, layout: VocLayout, recs: list[Record], maps_dir: Path, transform: Any,
@@ -70,8 +73,8 @@ class RefineDataset(_VocDataset):
         return to_tensor(sample["image"]), torch.from_numpy(np.ascontiguousarray(sample["maps"]))
 
 
-def write_targets(cfg: Any, layout: VocLayout, recs: list[Record], weights: Path, folder: Path,
-                  device: torch.device) -> None:
+def write_targets(cfg: PipelineConfig, layout: VocLayout, recs: list[Record], weights: Path,
+                  folder: Path, device: torch.device) -> None:
     """The classifier's maps at the training input size, max over the ``cams`` scales, as
     DRS's ``localization_map_gen.py`` stores them (uint8 floor)."""
     classifier = load_model(weights, lambda n: classifier_from_config(cfg, n), device,
@@ -81,13 +84,13 @@ def write_targets(cfg: Any, layout: VocLayout, recs: list[Record], weights: Path
                normalize=True, store="uint8", fusion="max", to_original="never")
 
 
-def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     r, device = cfg.refine, pick_device(cfg.device)
     layout = open_layout(cfg)
     train = records(cfg, layout, cfg.data.train_split)
-    write_targets(cfg, layout, train, inputs["classify"] / CLASSIFIER, out_dir / TARGETS, device)
+    write_targets(cfg, layout, train, inputs["classifier"] / CLASSIFIER, out_dir / TARGETS, device)
     model = refiner_from_config(cfg, layout.num_classes)
     load_backbone(model, inputs["pretrain"] / BACKBONE,
                   layers=TRUNK)
@@ -118,7 +121,8 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
                device=device, precision=cfg.precision)
     engine.finish(model, out_dir / REFINER, num_classes=layout.num_classes)
     model.eval()
-    write_maps(mixed(model, device, cfg.precision), cfg, layout, map_records(cfg, layout),
+    # the raw output, upsampled once by write_maps straight to each original image
+    write_maps(mixed(model.head, device, cfg.precision), cfg, layout, map_records(cfg, layout),
                out_dir / MAPS, device, relu=False, normalize=False, store="float16", fusion="max",
                to_original="per_scale")
     metrics, _ = score_maps(cfg, layout, out_dir / MAPS, "refine")
@@ -128,6 +132,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 
 STAGE = Stage(
-    name="refine", run=run, section="refine", prefix="refine",
-    reads=("precision", "data/", "seed", "refine/", "cams/", "scoring/"), score="refine/miou",
-    gpu=True, version="4")
+    name="refine", run=run, reads=("precision", "data/", "seed", "refine/", "cams/", "scoring/"),
+    score="refine/miou", gpu=True, version="5")

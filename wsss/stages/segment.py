@@ -1,7 +1,7 @@
 """Stage `segment`: train DeepLab on pseudo labels (or ground truth, as an upper bound).
 
-Solver per ``segment/arch`` (config.SEGMENTERS, docs/method.md §1.7): SGD with LR
-multipliers (weights x1, biases x2 without weight decay, last layer x10 / x20), LargeFOV's
+Solver per ``segment/arch`` (config.SEGMENTERS, docs/method.md, "Segmentation networks"): SGD with
+LR multipliers (weights x1, biases x2 without weight decay, last layer x10 / x20), LargeFOV's
 step schedule (x0.1 at 4k and 5k of 6k iterations) or DeepLab-v2's poly (power 0.9, updated
 every 10 iterations). Random crop with mean / 255 padding, flip, optional rescale. Labels are
 downsized to the logits with nearest; cross-entropy ignores 255 (with MSC every output gets
@@ -26,10 +26,12 @@ from torch.utils.data import Sampler
 
 from wsss import engine
 from wsss.artifacts import BACKBONE, SEGMENTER, load_backbone, segmenter_from_config
+from wsss.data.datasets import SegmentationDataset
 from wsss.data.splits import open_layout, records
 from wsss.data.transforms import Compose, HorizontalFlip, RandomCrop, RandomScale
-from wsss.data.voc import SegmentationDataset, label_vector
+from wsss.data.voc import label_vector
 from wsss.models.deeplab import TRUNK
+from wsss.options import PipelineConfig
 from wsss.runtime import (
     Report,
     epoch_generator,
@@ -54,7 +56,7 @@ class IterationBatches(Sampler[list[int]]):
         return self.total - self.start
 
     def __iter__(self) -> Iterator[list[int]]:
-        perm, perm_epoch = None, -1
+        perm, perm_epoch = torch.empty(0, dtype=torch.long), -1
         for it in range(self.start, self.total):
             epoch, b = divmod(it, self.per_epoch)
             if epoch != perm_epoch:
@@ -66,7 +68,9 @@ class IterationBatches(Sampler[list[int]]):
 class _WithLabels(SegmentationDataset):
     """(image, mask, image-level label with background) for the self-training term."""
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # a third element, so not the parent's type: the loader collates whatever it is given
+    def __getitem__(  # type: ignore[override]
+            self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         image, mask = super().__getitem__(index)
         label = label_vector(self.records[index].labels, self.layout.num_classes)
         return image, mask, torch.cat([torch.ones(1), label])
@@ -79,7 +83,7 @@ def schedule(s: Any):
     return engine.poly_decay(s.iterations, s.poly_power, every=s.lr_every)
 
 
-def initialise(model: nn.Module, cfg: Any, inputs: Mapping[str, Path]) -> None:
+def initialise(model: nn.Module, cfg: PipelineConfig, inputs: Mapping[str, Path]) -> None:
     s, base = cfg.segment, getattr(model, "base", model)
     if s.init == "pretrain":
         if s.arch.startswith("aspp"):
@@ -103,7 +107,7 @@ def _torchvision_init(base: nn.Module, arch: str) -> None:
             order = ["conv1", "bn1", None, None, "layer1", "layer2", "layer3", "layer4"]
             mapped = {f"trunk.{i}.{k.split('.', 1)[1]}": v for k, v in state.items()
                       for i, name in enumerate(order) if name and k.split(".")[0] == name}
-            missing = set(base.trunk.state_dict()) - {k[6:] for k in mapped}
+            missing = set(base.get_submodule("trunk").state_dict()) - {k[6:] for k in mapped}
             if missing:
                 raise KeyError(f"torchvision ResNet-101 lacks {sorted(missing)[:3]}")
             own = base.state_dict()
@@ -142,7 +146,7 @@ def segmentation_loss(outputs: torch.Tensor | list[torch.Tensor], masks: torch.T
     return loss
 
 
-def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     s, device = cfg.segment, pick_device(cfg.device)
@@ -190,6 +194,5 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
 
 
 STAGE = Stage(
-    name="segment", run=run, section="segment", prefix="segment",
-    reads=("precision", "data/", "seed", "segment/", "scoring/gt_dir"), score="segment/final_loss",
-    maximize=False, gpu=True, version="3")
+    name="segment", run=run, reads=("precision", "data/", "seed", "segment/", "scoring/gt_dir"),
+    score="segment/final_loss", maximize=False, gpu=True, version="4")

@@ -8,12 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
+from wsss.data.datasets import ClassificationDataset, InferenceDataset, SegmentationDataset
 from wsss.data.transforms import Compose, HorizontalFlip, RandomCrop, ResizeSquare
 from wsss.data.voc import (
-    ClassificationDataset,
     DataError,
-    InferenceDataset,
-    SegmentationDataset,
     VocLayout,
     dataset_fingerprint,
     load_records,

@@ -28,7 +28,8 @@ def test_parameter_counts_match_the_paper() -> None:
 
 def test_lr_groups_match_the_reference() -> None:
     groups = build_classifier("vgg16_d1", 20, drs="learnable").param_groups()
-    # docs/method.md §1.1: [13, 13, 20, 4]; the 16 DRS controllers sit with the new weights (x10)
+    # docs/method.md, "Classifier: VGG16-D1 with DRS": [13, 13, 20, 4]; the 16 DRS controllers sit
+    # with the new weights (x10)
     assert [len(groups[k]) for k in ("backbone_w", "backbone_b", "new_w", "new_b")] == \
         [13, 13, 20, 4]
 

@@ -27,7 +27,7 @@ from wsss.testing import Interrupt, interrupt_at
 
 def _cfg(root: Path, **overrides) -> config.PipelineConfig:
     return config.resolve({"profile": "tiny", "data/root": str(root), "data/workers": 0,
-                           "pseudo/workers": 1, "segment/enabled": False, **overrides})
+                           "pseudo_labels/workers": 1, "segment/enabled": False, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +41,17 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_root: Path):
 @pytest.mark.slow
 def test_every_stage_runs_and_publishes(tiny_run, tiny_root: Path) -> None:
     cfg, cache, entries = tiny_run
-    assert list(entries) == ["pretrain", "classify", "cams", "refine", "pseudo_labels"]
+    assert list(entries) == ["pretrain", "classifier", "cams", "refine", "pseudo_labels"]
     for entry in entries.values():
         assert not entry.hit and entry.path.is_relative_to(cache.root)
         assert (entry.path / "manifest.json").exists() and (entry.path / "config.yaml").exists()
         assert not entry.path.with_name(entry.key + ".partial").exists()
-    assert not (entries["classify"].path / "checkpoint.pt").exists()  # only final weights
+    assert not (entries["classifier"].path / "checkpoint.pt").exists()  # only final weights
     pl = entries["pseudo_labels"]
-    for key in ("pseudo/miou", "pseudo/miou_ignore", "pseudo/miou_miss", "pseudo/coverage"):
+    for key in ("pseudo_labels/miou", "pseudo_labels/miou_ignore", "pseudo_labels/miou_miss",
+                "pseudo_labels/coverage"):
         assert 0.0 <= pl.metrics[key] <= 1.0
-    assert pl.metrics["pseudo/miou_ignore"] >= pl.metrics["pseudo/miou_miss"]
+    assert pl.metrics["pseudo_labels/miou_ignore"] >= pl.metrics["pseudo_labels/miou_miss"]
     names = [line.split()[0] for line in
              (tiny_root / "ImageSets/Segmentation/train_aug.txt").read_text().splitlines()]
     assert len(list((pl.path / "labels").glob("*.png"))) == len(names)
@@ -79,9 +80,9 @@ def test_second_run_hits_and_alpha_change_recomputes_only_labels(tiny_run) -> No
     assert all(e.hit for e in again.values())
     np.testing.assert_equal({k: e.metrics for k, e in again.items()},
                             {k: e.metrics for k, e in first.items()})  # NaN-aware
-    changed = run_pipeline(config.replace(cfg, **{"pseudo/alpha": 0.3}), cache)
+    changed = run_pipeline(config.replace(cfg, **{"pseudo_labels/alpha": 0.3}), cache)
     assert [k for k, e in changed.items() if not e.hit] == ["pseudo_labels"]
-    assert changed["classify"].key == first["classify"].key
+    assert changed["classifier"].key == first["classifier"].key
 
 
 @pytest.mark.slow
@@ -89,8 +90,8 @@ def test_same_config_and_seed_same_numbers(tiny_run, tmp_path: Path) -> None:
     cfg, _, first = tiny_run
     fresh = run_pipeline(cfg, StageCache(tmp_path))
     np.testing.assert_equal(fresh["pseudo_labels"].metrics, first["pseudo_labels"].metrics)
-    a = load_torch(first["classify"].path / CLASSIFIER)["state_dict"]
-    b = load_torch(fresh["classify"].path / CLASSIFIER)["state_dict"]
+    a = load_torch(first["classifier"].path / CLASSIFIER)["state_dict"]
+    b = load_torch(fresh["classifier"].path / CLASSIFIER)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -100,16 +101,16 @@ def test_killed_classifier_resumes_from_its_checkpoint(tiny_root: Path, tmp_path
 
     cache = StageCache(tmp_path / "a")
     with pytest.raises(Interrupt):
-        run_pipeline(cfg, cache, until="classify", report=interrupt_at("classify", "epoch", 1))
-    partial = next((cache.root / "classify").glob("*.partial"))
+        run_pipeline(cfg, cache, until="classifier", report=interrupt_at("classifier", "epoch", 1))
+    partial = next((cache.root / "classifier").glob("*.partial"))
     assert load_torch(partial / "checkpoint.pt")["epoch"] == 1
     epochs = []
-    resumed = run_pipeline(cfg, cache, until="classify",
+    resumed = run_pipeline(cfg, cache, until="classifier",
                            report=lambda s, m: epochs.append(m.get("epoch")))
     assert epochs == [2.0, 3.0]  # epoch 1 was not trained again
-    straight = run_pipeline(cfg, StageCache(tmp_path / "b"), until="classify")
-    a = load_torch(resumed["classify"].path / CLASSIFIER)["state_dict"]
-    b = load_torch(straight["classify"].path / CLASSIFIER)["state_dict"]
+    straight = run_pipeline(cfg, StageCache(tmp_path / "b"), until="classifier")
+    a = load_torch(resumed["classifier"].path / CLASSIFIER)["state_dict"]
+    b = load_torch(straight["classifier"].path / CLASSIFIER)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # resume == uninterrupted
 
 
@@ -119,9 +120,9 @@ def test_oracle_selection_is_guarded_and_recorded(tiny_root: Path, tmp_path: Pat
         _cfg(tiny_root, **{"classifier/select": "oracle"})
     cfg = _cfg(tiny_root, **{"classifier/select": "oracle", "oracle": True,
                              "classifier/epochs": 2})
-    entry = run_pipeline(cfg, StageCache(tmp_path), until="classify")["classify"]
-    assert entry.metrics["cls/oracle_epoch"] in (1.0, 2.0)
-    assert 0.0 <= entry.metrics["cls/oracle_miou"] <= 1.0
+    entry = run_pipeline(cfg, StageCache(tmp_path), until="classifier")["classifier"]
+    assert entry.metrics["classifier/oracle_epoch"] in (1.0, 2.0)
+    assert 0.0 <= entry.metrics["classifier/oracle_miou"] <= 1.0
     assert load_torch(entry.path / CLASSIFIER)["select"] == "oracle"
 
 
@@ -150,15 +151,15 @@ def test_overlay_cli_on_a_stage_folder(tiny_run, tmp_path: Path, capsys) -> None
 
 @pytest.mark.slow
 def test_run_cli_prints_a_line_per_stage(tiny_root: Path, tmp_path: Path, capsys) -> None:
-    code = main(["run", "--cache", str(tmp_path), "--until", "classify", "profile=tiny",
+    code = main(["run", "--cache", str(tmp_path), "--until", "classifier", "profile=tiny",
                  f"data/root={tiny_root}", "data/workers=0"])
     out = capsys.readouterr().out
-    assert code == 0 and "[pretrain] computed" in out and "[classify] computed" in out
+    assert code == 0 and "[pretrain] computed" in out and "[classifier] computed" in out
     # not a terminal: plain progress lines, each stage's steps up to its total
-    steps = [line for line in out.splitlines() if line.startswith("[classify] ")
+    steps = [line for line in out.splitlines() if line.startswith("[classifier] ")
              and " steps " in line]
     assert steps and "\r" not in out and "(100%)" in steps[-1]
-    manifest = json.loads(next((tmp_path / "classify").glob("*/manifest.json")).read_text())
+    manifest = json.loads(next((tmp_path / "classifier").glob("*/manifest.json")).read_text())
     assert manifest["fields"]["classifier/drs"] == "learnable"
 
 
@@ -168,13 +169,13 @@ def test_a_corrupted_checkpoint_is_recomputed_not_served(tiny_root: Path, tmp_pa
     cfg = _cfg(tiny_root)
     cache = StageCache(tmp_path)
     first = run_pipeline(cfg, cache, until="cams")
-    weights = first["classify"].path / CLASSIFIER
+    weights = first["classifier"].path / CLASSIFIER
     original = weights.read_bytes()
     data = bytearray(original)
     data[len(data) // 2] ^= 0xFF  # same size: only the checksum can tell
     weights.write_bytes(bytes(data))
     again = run_pipeline(cfg, cache, until="cams")
-    assert again["pretrain"].hit and not again["classify"].hit  # recomputed, with a warning
-    assert "is bad" in caplog.text and first["classify"].key in caplog.text
-    assert (again["classify"].path / CLASSIFIER).read_bytes() == original  # deterministic
+    assert again["pretrain"].hit and not again["classifier"].hit  # recomputed, with a warning
+    assert "is bad" in caplog.text and first["classifier"].key in caplog.text
+    assert (again["classifier"].path / CLASSIFIER).read_bytes() == original  # deterministic
     assert again["cams"].hit and again["cams"].key == first["cams"].key

@@ -39,13 +39,13 @@ def test_intermediate_delta_beats_baseline_and_delta_04(tmp_path: Path) -> None:
     miou = {}
     for name, drs in CONTROLLERS.items():
         cfg = config.resolve({"profile": "quick", "data/root": str(root), **drs})
-        classifier = run_pipeline(cfg, cache, until="classify")["classify"].path
-        scored = config.replace(cfg, **{"data/train_split": cfg.data.eval_split})
+        classifier = run_pipeline(cfg, cache, until="classifier")["classifier"].path
+        scored = config.replace(cfg, **{"data/train_split": cfg.data.score_split})
         maps, labels = tmp_path / name / "cams", tmp_path / name / "pseudo_labels"
         for out in (maps, labels):
             out.mkdir(parents=True)
-        STAGES["cams"].run(scored, {"classify": classifier}, maps)
+        STAGES["cams"].run(scored, {"classifier": classifier}, maps)
         metrics = STAGES["pseudo_labels"].run(scored, {"maps": maps}, labels)
-        miou[name] = metrics["pseudo/miou_miss"]
+        miou[name] = metrics["pseudo_labels/miou_miss"]
     assert miou["0.55"] > miou["baseline"] + 0.05, miou
     assert miou["0.40"] < miou["0.55"] - 0.01, miou

@@ -20,7 +20,7 @@ from wsss.testing import Interrupt, interrupt_at
 
 def _cfg(root: Path, **overrides) -> config.PipelineConfig:
     return config.resolve({"profile": "tiny", "data/root": str(root), "data/workers": 0,
-                           "pseudo/workers": 1, "evaluate/workers": 1, **overrides})
+                           "pseudo_labels/workers": 1, "evaluate/workers": 1, **overrides})
 
 
 @pytest.mark.slow
@@ -29,7 +29,8 @@ def test_gt_upper_bound_skips_the_weak_stages(tiny_root: Path, tmp_path: Path) -
     assert [s for s, _ in plan(cfg)] == ["pretrain", "segment", "evaluate"]
     entries = run_pipeline(cfg, StageCache(tmp_path))
     m = entries["evaluate"].metrics
-    for key in ("seg/miou", "seg/miou_all", "seg/miou_crf", "seg/miou_crf_all", "seg/iou_0"):
+    for key in ("evaluate/miou", "evaluate/miou_all", "evaluate/miou_crf", "evaluate/miou_crf_all",
+                "evaluate/iou_0"):
         assert 0.0 <= m[key] <= 1.0
     out = entries["evaluate"].path
     counts = np.load(out / "confusion.npy")
@@ -41,28 +42,29 @@ def test_gt_upper_bound_skips_the_weak_stages(tiny_root: Path, tmp_path: Path) -
     assert single == pytest.approx(m, abs=1e-6)
     assert np.array_equal(np.load(tmp_path / "single" / "confusion_crf.npy"),
                           np.load(out / "confusion_crf.npy"))
-    # the held-out test split is scored apart (seg/report/...), on its own images, exactly as
+    # the held-out test split is scored apart (evaluate/report/...), on its own images, exactly as
     # the selection split would be if it were the one selected on
     selected = {p.stem for p in (out / "labels").glob("*.png")}
     held = {p.stem for p in (out / "report" / "labels").glob("*.png")}
     assert len(held) == 16 and not held & selected and all(n.startswith("2028_") for n in held)
     assert np.load(out / "report" / "confusion.npy").sum() == 16 * 64 * 64
     as_selection = evaluate.run(
-        _cfg(tiny_root, **{"segment/labels": "gt", "data/val_split": "test",
+        _cfg(tiny_root, **{"segment/labels": "gt", "data/select_split": "test",
                            "data/report_split": ""}),
         {"segment": entries["segment"].path}, tmp_path / "as_selection")
     for key in ("miou", "miou_crf", "miou_gt", "miou_all", "iou_crf_3"):
-        assert m[f"seg/report/{key}"] == pytest.approx(as_selection[f"seg/{key}"], abs=1e-9)
-    assert not any(k.startswith("seg/report/") for k in as_selection)
+        assert m[f"evaluate/report/{key}"] == pytest.approx(as_selection[f"evaluate/{key}"],
+                                                            abs=1e-9)
+    assert not any(k.startswith("evaluate/report/") for k in as_selection)
 
 
 @pytest.mark.slow
 def test_pseudo_label_pipeline_reaches_evaluate(tiny_root: Path, tmp_path: Path) -> None:
     cfg = _cfg(tiny_root, **{"evaluate/crf": False})
     names = [s for s, _ in plan(cfg)]
-    assert names == ["pretrain", "classify", "cams", "pseudo_labels", "segment", "evaluate"]
+    assert names == ["pretrain", "classifier", "cams", "pseudo_labels", "segment", "evaluate"]
     m = run_pipeline(cfg, StageCache(tmp_path))["evaluate"].metrics
-    assert "seg/miou" in m and "seg/miou_crf" not in m
+    assert "evaluate/miou" in m and "evaluate/miou_crf" not in m
 
 
 def test_batched_prediction_equals_one_image_at_a_time() -> None:

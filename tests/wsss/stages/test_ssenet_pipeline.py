@@ -17,12 +17,12 @@ from wsss.pipeline import plan, run_pipeline
 from wsss.runtime import load_torch, save_torch
 from wsss.stages import pretrain
 
-STAGES = ["pretrain", "classify", "cams", "crf_labels", "affinity", "random_walk"]
+STAGES = ["pretrain", "classifier", "cams", "crf_labels", "affinity", "random_walk"]
 
 
 def _cfg(root: Path, **overrides) -> config.PipelineConfig:
     return config.resolve({"method": "ssenet", "profile": "tiny", "data/root": str(root),
-                           "data/workers": 0, "crf/workers": 1, "segment/enabled": False,
+                           "data/workers": 0, "crf_labels/workers": 1, "segment/enabled": False,
                            **overrides})
 
 
@@ -38,11 +38,12 @@ def test_every_stage_runs_and_reports(sse_run) -> None:
     cfg, _, entries = sse_run
     assert list(entries) == STAGES
     m = {k: v for e in entries.values() for k, v in e.metrics.items()}
-    assert m["cls/ser_loss"] >= 0 and "cls/cls_small_loss" in m
-    assert 0 <= m["cam/miou"] <= 1 and m["cam/miou"] <= m["cam/miou_best"] + 1e-12
-    assert 0 < m["crf/coverage"] <= 1 and 0 <= m["crf/precision"] <= 1
-    assert 0 <= m["aff/pair_accuracy"] <= 1 and m["aff/loss"] > 0
-    assert 0 <= m["rw/miou"] <= 1 and m["rw/coverage"] == 1.0  # no 255 after the walk
+    assert m["classifier/ser_loss"] >= 0 and "classifier/cls_small_loss" in m
+    assert 0 <= m["cams/miou"] <= 1 and m["cams/miou"] <= m["cams/miou_best"] + 1e-12
+    assert 0 < m["crf_labels/coverage"] <= 1 and 0 <= m["crf_labels/precision"] <= 1
+    assert 0 <= m["affinity/pair_accuracy"] <= 1 and m["affinity/loss"] > 0
+    assert 0 <= m["random_walk/miou"] <= 1
+    assert m["random_walk/coverage"] == 1.0  # no 255 after the walk
 
 
 @pytest.mark.slow

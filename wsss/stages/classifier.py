@@ -1,4 +1,4 @@
-"""Stage `classify`: train the VGG16-D1 + DRS classifier on image-level labels.
+"""Stage `classifier`: train the VGG16-D1 + DRS classifier on image-level labels.
 
 Reference optimiser (DRS ``train_cls.py``): SGD, momentum 0.9, Nesterov (``reference``
 preset), weight decay 5e-4 on every group, LR x1 / x2 / x10 / x20 for backbone weights /
@@ -20,20 +20,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from wsss import engine
 from wsss.artifacts import BACKBONE, CLASSIFIER, classifier_from_config, load_backbone
+from wsss.data.datasets import ClassificationDataset, InferenceDataset
 from wsss.data.splits import open_layout, records
 from wsss.data.transforms import ResizeSquare, classifier_transform
-from wsss.data.voc import ClassificationDataset, InferenceDataset, VocLayout
-from wsss.methods import METHODS
+from wsss.data.voc import VocLayout
+from wsss.methods import method_of
 from wsss.models.classifier import Classifier
 from wsss.ops.metrics import ConfusionMatrix
 from wsss.ops.pseudo_labels import pseudo_label
+from wsss.options import PipelineConfig
 from wsss.runtime import (
     Report,
     load_torch,
@@ -49,7 +50,7 @@ from wsss.stages import Stage
 ORACLE_BEST = "oracle_best.pt"
 
 
-def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
+def run(cfg: PipelineConfig, inputs: Mapping[str, Path], out_dir: Path,
         report: Report = no_report) -> dict[str, float]:
     seed_everything(cfg.seed)
     c, device = cfg.classifier, pick_device(cfg.device)
@@ -66,19 +67,19 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
     decay = (engine.poly_decay(c.epochs * steps, c.poly_power) if c.schedule == "poly"
              else engine.step_decay(c.decay_epochs, steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
-    val = records(cfg, layout, cfg.data.val_split)
+    val = records(cfg, layout, cfg.data.select_split)
     oracle = {"miou": -1.0, "epoch": 0}
 
     def end_of_epoch(epoch: int, collected: dict) -> dict[str, float]:
-        metrics = engine.classification_metrics("cls", collected)
-        metrics.update({f"cls/{k}": float(torch.stack(collected[k]).mean())
+        metrics = engine.classification_metrics("classifier", collected)
+        metrics.update({f"classifier/{k}": float(torch.stack(collected[k]).mean())
                         for k in ("ser_loss", "cls_small_loss") if k in collected})
         metrics.update(engine.evaluate_classification(
             model, layout, val, size=c.crop, device=device, workers=cfg.data.workers,
-            prefix="cls/val", precision=cfg.precision))
+            prefix="classifier/val", precision=cfg.precision))
         if c.select == "oracle":
             miou = oracle_miou(model, cfg, layout, device)
-            metrics["cls/oracle_miou"] = miou
+            metrics["classifier/oracle_miou"] = miou
             if miou > oracle["miou"]:
                 oracle.update(miou=miou, epoch=epoch + 1)
                 save_torch(model.state_dict(), out_dir / ORACLE_BEST)
@@ -89,24 +90,25 @@ def run(cfg: Any, inputs: Mapping[str, Path], out_dir: Path,
                              epoch=epoch, shuffle=True)
 
     history = engine.fit(model, optimizer, scheduler, epochs=c.epochs, batches=batches,
-                         step=METHODS[cfg.method].classifier_step(model, device, c),
+                         step=method_of(cfg.method).classifier_step(model, device, c),
                          checkpoint=out_dir / engine.CHECKPOINT, report=report,
                          end_of_epoch=end_of_epoch, device=device, precision=cfg.precision)
     result = engine.last_metrics(history)
     if c.select == "oracle":  # recorded as such: the number peeked at pixel ground truth
         model.load_state_dict(load_torch(out_dir / ORACLE_BEST))
-        result.update({"cls/oracle_epoch": float(oracle["epoch"]),
-                       "cls/oracle_miou": oracle["miou"]})
+        result.update({"classifier/oracle_epoch": float(oracle["epoch"]),
+                       "classifier/oracle_miou": oracle["miou"]})
     engine.finish(model, out_dir / CLASSIFIER, num_classes=layout.num_classes, select=c.select)
     return result
 
 
 @torch.no_grad()
-def oracle_miou(model: Classifier, cfg: Any, layout: VocLayout, device: torch.device) -> float:
+def oracle_miou(model: Classifier, cfg: PipelineConfig, layout: VocLayout,
+                device: torch.device) -> float:
     """The reference's selection criterion: single-scale maps -> pseudo labels without the
     conflict/ignore rules -> mIoU on the scored split against ground truth (a GT peek)."""
     model.eval()
-    recs = records(cfg, layout, cfg.data.eval_split)
+    recs = records(cfg, layout, cfg.data.score_split)
     size = cfg.cams.input_size or cfg.classifier.crop
     ds = InferenceDataset(layout, recs, ResizeSquare(size), with_mask=True,
                           gt_dir=cfg.scoring.gt_dir)
@@ -116,24 +118,24 @@ def oracle_miou(model: Classifier, cfg: Any, layout: VocLayout, device: torch.de
         cam = torch.relu(forward(item["image"].to(device))["cam"])
         cam = torch.nn.functional.interpolate(cam, size=(size, size), mode="bilinear",
                                               align_corners=True)
-        cam = (cam / (cam.amax(dim=(2, 3), keepdim=True) + 1e-5))[0].cpu().numpy()
-        cam *= item["label"][0].numpy()[:, None, None]
+        maps = (cam / (cam.amax(dim=(2, 3), keepdim=True) + 1e-5))[0].cpu().numpy()
+        maps *= item["label"][0].numpy()[:, None, None]
         sal = item["saliency"][0].numpy() / 255.0
-        pred = pseudo_label(cam, sal, alpha=cfg.pseudo.alpha, beta=cfg.pseudo.beta,
+        pred = pseudo_label(maps, sal, alpha=cfg.pseudo_labels.alpha, beta=cfg.pseudo_labels.beta,
                             conflict_count=0)
         pred[pred == 255] = 0  # the reference scores the argmax map, without ignore
         cm.update(pred, item["mask"][0].numpy())
     return cm.miou("nanmean", "ignore") if cm.counts.sum() else float(np.nan)
 
 
-def _oracle_reads(cfg: Any) -> tuple[str, ...]:
+def _oracle_reads(cfg: PipelineConfig) -> tuple[str, ...]:
     """Oracle selection scores pseudo labels against pixel ground truth every epoch."""
     if cfg.classifier.select != "oracle":
         return ()
-    return ("pseudo/alpha", "pseudo/beta", "cams/input_size", "scoring/gt_dir")
+    return ("pseudo_labels/alpha", "pseudo_labels/beta", "cams/input_size", "scoring/gt_dir")
 
 
 STAGE = Stage(
-    name="classify", run=run, section="classifier", prefix="cls",
-    reads=("precision", "data/", "seed", "oracle", "method", "classifier/"), reads_if=_oracle_reads,
-    score="cls/val/map", gpu=True, version="3")
+    name="classifier", run=run,
+    reads=("precision", "data/", "seed", "oracle", "method", "classifier/"),
+    reads_if=_oracle_reads, score="classifier/val/map", gpu=True, version="4")
