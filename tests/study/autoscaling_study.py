@@ -41,7 +41,7 @@ from study.spec import Home, StudySpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_HEAD = "ray.head.default"  # the fake provider's name for the head's node type
-IDLE_MINUTES = 0.5  # 30 s: gone soon after the study (at 6 s a new node went before its trial)
+IDLE_MINUTES = 0.25  # 15 s: gone soon after the study (at 6 s a new node went before its trial)
 POINTS = {"d55": {"classifier/drs": "constant", "classifier/drs_delta": 0.55},
           "learnable": {"classifier/drs": "learnable"}}
 # faster than Ray's defaults, so a lost node is noticed in seconds: the GCS's health checks
