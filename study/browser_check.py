@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from study.experiment import VIEW_TAG, trials_url
 from study.spec import Home
@@ -77,11 +77,11 @@ def check(study: str, out: Path, browser: str) -> list[str]:
         if stage is not None:
             # the metric page: one curve, train/loss over steps (the run page's charts
             # render lazily, below the fold)
-            query = {"runs": [stage], "metric": "train/loss",
+            query = {"runs": [stage], "metric": "train/loss",  # MLflow reads these as JSON
                      "experiments": [experiment.experiment_id],
-                     "plot_metric_keys": ["train/loss"], "x_axis": "step"}
-            pages[_beside(out, "curves")] = f"{base}/#/metric?" + "&".join(
-                f"{k}={quote(v if k == 'x_axis' else json.dumps(v))}" for k, v in query.items())
+                     "plot_metric_keys": ["train/loss"]}
+            pages[_beside(out, "curves")] = f"{base}/#/metric?" + urlencode(
+                {**{k: json.dumps(v) for k, v in query.items()}, "x_axis": "step"})
         out.parent.mkdir(parents=True, exist_ok=True)
         for shot, page in pages.items():
             shots[shot] = chromium(browser, page, "--dump-dom")

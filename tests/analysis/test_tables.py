@@ -40,15 +40,20 @@ def store(tmp_path_factory: pytest.TempPathFactory):
         yield _fill_store(tmp_path, mp)
 
 
-def _fill_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def _study_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[str, str]:
+    """A sqlite store under ``tmp_path`` holding study ``name``: (its URI, the study run)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("WSSS_HOME", str(tmp_path / "home"))
     mlflow.set_tracking_uri(uri)
-    _experiment(tmp_path / "home", "s")
+    _experiment(tmp_path / "home", name)
     with mlflow.start_run(tags={"kind": "study"}) as study:
         mlflow.log_params({"study/objective": "pseudo_labels/miou"})
-    sid = study.info.run_id
+    return uri, study.info.run_id
+
+
+def _fill_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri, sid = _study_store(tmp_path, monkeypatch, "s")
     for seed, v in ((0, 0.70), (1, 0.74)):
         _trial(sid, {"classifier/drs": "learnable", "classifier/drs_layers": ALL, "seed": seed,
                      "pseudo_labels/alpha": 0.2, "pseudo_labels/beta": 0.2},
@@ -307,15 +312,9 @@ def test_tables_and_their_artifacts_leave_the_working_tree_alone(store: str, tmp
 
 def test_tables_warn_naming_the_commits_when_trials_ran_different_code(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("WSSS_HOME", str(tmp_path / "home"))
-    mlflow.set_tracking_uri(uri)
-    _experiment(tmp_path / "home", "mixed")
-    with mlflow.start_run(tags={"kind": "study"}) as study:
-        mlflow.log_params({"study/objective": "pseudo_labels/miou"})
+    _, sid = _study_store(tmp_path, monkeypatch, "mixed")
     for commit, delta in (("a" * 40, 0.55), ("b" * 40, 0.4), ("b" * 40, 0.6)):
-        with mlflow.start_run(parent_run_id=study.info.run_id,
+        with mlflow.start_run(parent_run_id=sid,
                               tags={"kind": "trial", "wsss.git_commit": commit}):
             mlflow.log_params({"method": "drs", "classifier/drs": "constant",
                                "classifier/drs_delta": str(delta), "seed": "0"})

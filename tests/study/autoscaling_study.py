@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from local_ray import Head, token_env
+from local_ray import Head, descendants, processes, token_env
 
 # Ray reads its token mode once, at import: this cluster's token, for us and every node
 os.environ.update(token_env())
@@ -88,35 +88,16 @@ def _gpu_nodes() -> list[str]:
             if n["Alive"] and n["Resources"].get("GPU", 0) > 0]
 
 
-def _processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line), from /proc (no psutil dependency)."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        out[int(entry.name)] = (parent, cmd)
-    return out
-
-
 def lose_the_node_of(task: str) -> int | None:
     """SIGKILL the raylet whose worker runs ``task`` (``ray::<task>``), and everything that
     raylet started: a node lost without warning. Returns the raylet's pid."""
-    procs = _processes()
+    procs = processes()
     worker = next((pid for pid, (_, cmd) in procs.items()
                    if cmd.startswith(f"ray::{task}")), None)
     if worker is None:
         return None
     raylet = procs[worker][0]
-    doomed, grew = {raylet}, True
-    while grew:  # the raylet's descendants: workers, agents
-        more = {pid for pid, (parent, _) in procs.items() if parent in doomed} - doomed
-        doomed |= more
-        grew = bool(more)
+    doomed = descendants(procs, {raylet})  # the raylet, its workers and agents
     for pid in doomed:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -30,6 +30,33 @@ def token_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
+def processes() -> dict[int, tuple[int, str]]:
+    """Live processes, pid -> (parent pid, command line), from Linux /proc (no psutil). A
+    zombie (gone, not yet reaped) holds no port and no memory: left out."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError, IndexError):
+            continue
+        if state != "Z":
+            out[int(entry.name)] = (int(parent), cmd)
+    return out
+
+
+def descendants(procs: dict[int, tuple[int, str]], roots: set[int]) -> set[int]:
+    """``roots`` and every process below them."""
+    found, grew = set(roots), True
+    while grew:
+        more = {pid for pid, (parent, _) in procs.items() if parent in found} - found
+        found |= more
+        grew = bool(more)
+    return found
+
+
 @dataclass
 class Head:
     gcs: str  # "ip:port" of its GCS
@@ -41,28 +68,11 @@ class Head:
     def ours(self) -> list[int]:
         """Pids of this cluster's processes: those whose command lines name its GCS address
         or temp folder, and their descendants (the agents rename themselves
-        ``ray::DashboardAgent``; one left behind keeps its port). Linux /proc, no psutil."""
-        parents: dict[int, int] = {}
-        found = set()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-            except (OSError, ValueError, IndexError):
-                continue
-            if state == "Z":  # gone, not yet reaped: holds no port, no memory
-                continue
-            parents[int(entry.name)] = int(parent)
-            if self.gcs in cmdline or self.temp in cmdline:
-                found.add(int(entry.name))
-        grew = True
-        while grew:
-            more = {pid for pid, parent in parents.items() if parent in found} - found
-            found |= more
-            grew = bool(more)
-        return sorted(found)
+        ``ray::DashboardAgent``; one left behind keeps its port)."""
+        procs = processes()
+        found = {pid for pid, (_, cmd) in procs.items()
+                 if pid != os.getpid() and (self.gcs in cmd or self.temp in cmd)}
+        return sorted(descendants(procs, found))
 
     def stop(self) -> None:
         for pid in set(self.ours()):
